@@ -1,0 +1,569 @@
+//! The io_uring proactor: one ring, a slab of in-flight ops, submit and reap.
+//!
+//! # Invariants
+//!
+//! 1. **Ownership.** Every SQE pushed into the submission queue points only at
+//!    memory owned by its op's slot (the op future while it lives, then
+//!    [`Lifecycle::Abandoned`]) or by the driver itself (the wake-up buffer).
+//!    That memory is freed only after the SQE's CQE has been reaped, whatever
+//!    `io_uring_enter` returned in between. If the ring must be torn down with
+//!    ops still in the kernel (they refused to finish within
+//!    [`SHUTDOWN_GRACE`]), the ring *and* those resources are leaked, never
+//!    freed: a leak is safe, a use-after-free is not.
+//! 2. **No lost completion.** `ops_in_kernel` counts op SQEs pushed whose CQE
+//!    has not been reaped; an op's SQE is pushed only while
+//!    `ops_in_kernel < cq_entries`, otherwise it waits in `backlog`. The
+//!    driver's own SQEs (cancels, the wake-up read) are exempt, so cancelling
+//!    a full ring cannot deadlock; the few extra CQEs they may cause beyond
+//!    the CQ's size are held by the kernel (IORING_FEAT_NODROP, required at
+//!    set-up) and flushed when the overflow flag is seen.
+//! 3. **Generations.** `user_data` is `generation << 32 | slab index`; a CQE
+//!    whose generation does not match its slot is stale and ignored, so a late
+//!    or duplicate CQE can never complete the wrong op. Generation
+//!    `u32::MAX` is never handed out: it marks the driver's own SQEs.
+//! 4. **One enter per turn.** [`Driver::turn`] makes at most one
+//!    `io_uring_enter` in the common case, and none at all when nothing was
+//!    queued, no task work is pending and the caller does not want to wait.
+
+mod lifecycle;
+pub(crate) mod op;
+mod setup;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, opcode, squeue, types};
+use slab::Slab;
+
+pub(crate) use lifecycle::{Completion, Lifecycle};
+pub(crate) use setup::RingConfig;
+
+/// `user_data` of the driver's own `AsyncCancel` SQEs (their CQEs are ignored).
+const CANCEL_UD: u64 = u64::MAX;
+/// `user_data` of the driver's read on the loop's wake-up eventfd.
+const WAKE_UD: u64 = u64::MAX - 1;
+/// How long dropping a driver waits for cancelled ops before leaking them.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Identifies an in-flight op: its slab index and generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OpKey {
+    index: u32,
+    generation: u32,
+}
+
+impl OpKey {
+    fn user_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+}
+
+struct Slot {
+    generation: u32,
+    /// The SQE has been pushed into the submission queue (the kernel may see it).
+    pushed: bool,
+    life: Lifecycle,
+}
+
+/// What [`Driver::turn`] may do when nothing completes at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Submit and reap without blocking.
+    No,
+    /// Block until a completion arrives or the duration passes.
+    For(Duration),
+    /// Block until a completion arrives.
+    Forever,
+}
+
+/// The loop's wake-up eventfd, read through the ring.
+struct WakeRead {
+    fd: Arc<OwnedFd>,
+    /// Written by the kernel while the read is in flight; boxed so its
+    /// address is stable, and owned here until the read's CQE.
+    buf: Box<u64>,
+    armed: bool,
+}
+
+/// The io_uring proactor. One per event loop; `!Send`.
+pub(crate) struct Driver {
+    ops: Slab<Slot>,
+    /// SQEs not yet pushed because the SQ or the CQ budget was full.
+    backlog: VecDeque<squeue::Entry>,
+    /// Op SQEs pushed whose CQE has not been reaped (invariant 2).
+    ops_in_kernel: usize,
+    /// The driver's own SQEs (cancel, wake-up) pushed and not yet reaped.
+    internal_in_kernel: usize,
+    cq_entries: usize,
+    next_generation: u32,
+    wake: Option<WakeRead>,
+    woken: bool,
+    shutting_down: bool,
+    /// Wakers of ops completed in the last turn, woken by the caller once it
+    /// has released its borrow of the driver.
+    ready_wakers: Vec<Waker>,
+    /// Resources of abandoned ops whose CQE arrived, dropped by the caller
+    /// outside its borrow of the driver (a buffer's `Drop` may run user code).
+    garbage: Vec<Box<dyn Any>>,
+    /// Statistics, for tests and debugging.
+    stats: Stats,
+    config: setup::Applied,
+    /// Scratch space for one reap's CQEs.
+    cqes: Vec<(u64, i32, u32)>,
+    /// Unmapped in `Drop for Driver` only once every op has been reaped, and
+    /// leaked instead if some never complete (invariant 1).
+    ring: ManuallyDrop<IoUring>,
+}
+
+/// Counters kept by the driver.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) enters: u64,
+    pub(crate) stale_cqes: u64,
+    pub(crate) overflow_flushes: u64,
+}
+
+impl Driver {
+    /// Creates the ring; see [`RingConfig`] for the flags tried.
+    pub(crate) fn new(cfg: &RingConfig) -> io::Result<Driver> {
+        let (ring, config) = setup::build(cfg)?;
+        Ok(Driver {
+            ops: Slab::with_capacity(64),
+            backlog: VecDeque::new(),
+            ops_in_kernel: 0,
+            internal_in_kernel: 0,
+            cq_entries: ring.params().cq_entries() as usize,
+            next_generation: 0,
+            wake: None,
+            woken: false,
+            shutting_down: false,
+            ready_wakers: Vec::new(),
+            garbage: Vec::new(),
+            stats: Stats::default(),
+            config,
+            cqes: Vec::new(),
+            ring: ManuallyDrop::new(ring),
+        })
+    }
+
+    /// Whether the kernel supports `opcode` (from `IORING_REGISTER_PROBE`).
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        self.config.probe.is_supported(opcode)
+    }
+
+    /// The flags the ring was actually set up with.
+    pub(crate) fn flags_description(&self) -> String {
+        self.config.describe()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Number of ops the driver still tracks (in the kernel, queued, or
+    /// completed and not yet collected).
+    pub(crate) fn live_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Starts reading `fd` (an eventfd) through the ring; a write to it makes
+    /// [`Driver::take_woken`] return true and ends any wait in [`Driver::turn`].
+    pub(crate) fn enable_wake(&mut self, fd: Arc<OwnedFd>) {
+        self.wake = Some(WakeRead {
+            fd,
+            buf: Box::new(0),
+            armed: false,
+        });
+        self.arm_wake();
+    }
+
+    /// Whether the wake-up eventfd fired since the last call.
+    pub(crate) fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
+    }
+
+    fn arm_wake(&mut self) {
+        let Some(w) = self.wake.as_mut() else { return };
+        if w.armed || self.shutting_down {
+            return;
+        }
+        w.armed = true;
+        let ptr: *mut u64 = &mut *w.buf;
+        let sqe = opcode::Read::new(types::Fd(w.fd.as_raw_fd()), ptr.cast(), 8)
+            .build()
+            .user_data(WAKE_UD);
+        self.push(sqe);
+    }
+
+    /// Registers a new op whose SQE is `sqe` and queues it for submission.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `sqe` must point into memory that stays valid, at the
+    /// same address, until the op's CQE has been reaped: memory owned by the
+    /// op's resources (which the caller hands over through
+    /// [`Driver::drop_op`] if it stops waiting) and never freed earlier.
+    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry) -> OpKey {
+        let generation = self.next_generation;
+        self.next_generation = match generation.wrapping_add(1) {
+            u32::MAX => 0,
+            g => g,
+        };
+        let index = self.ops.insert(Slot {
+            generation,
+            pushed: false,
+            life: Lifecycle::Waiting(None),
+        });
+        let key = OpKey {
+            index: u32::try_from(index).expect("more than 4 billion ops in flight"),
+            generation,
+        };
+        self.push(sqe.user_data(key.user_data()));
+        key
+    }
+
+    /// Pushes an SQE into the SQ, or into the backlog when the SQ has no room
+    /// or the CQ budget (invariant 2) is spent.
+    ///
+    /// Ops keep FIFO order among themselves. The driver's own SQEs jump the
+    /// queue: a cancel only ever targets an op already pushed (one still in
+    /// the backlog is freed without a cancel), and must not wait behind ops
+    /// blocked by the CQ budget that it is needed to free.
+    fn push(&mut self, sqe: squeue::Entry) {
+        let ud = sqe.get_user_data();
+        if ud == CANCEL_UD || ud == WAKE_UD {
+            if !self.try_push(&sqe) {
+                self.backlog.push_front(sqe);
+            }
+        } else if !self.backlog.is_empty() || !self.try_push(&sqe) {
+            self.backlog.push_back(sqe);
+        }
+    }
+
+    /// Tries to push one SQE; false if the CQ budget or the SQ is full even
+    /// after flushing the SQ to the kernel.
+    fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
+        let ud = sqe.get_user_data();
+        let internal = ud == CANCEL_UD || ud == WAKE_UD;
+        if !internal {
+            if self.slot_mut(ud).is_none() {
+                // The op was dropped before its SQE reached the ring.
+                return true;
+            }
+            if self.ops_in_kernel >= self.cq_entries {
+                return false;
+            }
+            self.mark_pushed(ud);
+        }
+        let pushed = self.push_sq(sqe) || (self.flush_sq().is_ok() && self.push_sq(sqe));
+        match (pushed, internal) {
+            (true, true) => self.internal_in_kernel += 1,
+            (true, false) => self.ops_in_kernel += 1,
+            (false, false) => self.unmark_pushed(ud),
+            (false, true) => {}
+        }
+        pushed
+    }
+
+    /// SQEs of any kind pushed and not yet reaped.
+    fn in_kernel(&self) -> usize {
+        self.ops_in_kernel + self.internal_in_kernel
+    }
+
+    fn push_sq(&mut self, sqe: &squeue::Entry) -> bool {
+        // SAFETY: by `submit`'s contract (and for the driver's own SQEs, by
+        // `WakeRead::buf` and `AsyncCancel` carrying no pointer) every pointer
+        // in `sqe` stays valid until its CQE is reaped (invariant 1).
+        unsafe { self.ring.submission().push(sqe).is_ok() }
+    }
+
+    fn mark_pushed(&mut self, ud: u64) {
+        if let Some(slot) = self.slot_mut(ud) {
+            slot.pushed = true;
+        }
+    }
+
+    fn unmark_pushed(&mut self, ud: u64) {
+        if let Some(slot) = self.slot_mut(ud) {
+            slot.pushed = false;
+        }
+    }
+
+    fn slot_mut(&mut self, ud: u64) -> Option<&mut Slot> {
+        let (index, generation) = ((ud & 0xffff_ffff) as usize, (ud >> 32) as u32);
+        self.ops
+            .get_mut(index)
+            .filter(|slot| slot.generation == generation)
+    }
+
+    /// Hands the SQ's contents to the kernel without waiting (used when the
+    /// SQ is full). Completions are reaped by the next `turn`.
+    fn flush_sq(&mut self) -> io::Result<()> {
+        self.stats.enters += 1;
+        self.ring.submit().map(drop)
+    }
+
+    /// Moves backlog entries into the SQ while there is room.
+    fn flush_backlog(&mut self) {
+        while let Some(sqe) = self.backlog.pop_front() {
+            if !self.try_push(&sqe) {
+                self.backlog.push_front(sqe);
+                break;
+            }
+        }
+    }
+
+    /// Polls the op `key`: its completion, once its CQE has been reaped.
+    pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<Completion> {
+        let slot = &mut self.ops[key.index as usize];
+        debug_assert_eq!(slot.generation, key.generation);
+        match &mut slot.life {
+            Lifecycle::Completed(_) => {
+                let slot = self.ops.remove(key.index as usize);
+                match slot.life {
+                    Lifecycle::Completed(c) => Poll::Ready(c),
+                    _ => unreachable!("matched Completed above"),
+                }
+            }
+            Lifecycle::Waiting(w) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Lifecycle::Abandoned(_) => unreachable!("an abandoned op has no future to poll it"),
+        }
+    }
+
+    /// The op's future was dropped before it completed. `resources` is
+    /// everything its SQE points at.
+    ///
+    /// Returns the resources when they can be freed now (the SQE never reached
+    /// the ring, or the op already completed); otherwise keeps them until the
+    /// CQE and, if `cancel`, asks the kernel to cancel the op.
+    pub(crate) fn drop_op(
+        &mut self,
+        key: OpKey,
+        resources: Box<dyn Any>,
+        cancel: bool,
+    ) -> Option<Box<dyn Any>> {
+        let index = key.index as usize;
+        let slot = &mut self.ops[index];
+        debug_assert_eq!(slot.generation, key.generation);
+        if !slot.pushed || matches!(slot.life, Lifecycle::Completed(_)) {
+            // Never reached the kernel (its backlog entry is skipped as stale),
+            // or the kernel is done with it.
+            self.ops.remove(index);
+            return Some(resources);
+        }
+        slot.life = Lifecycle::Abandoned(resources);
+        if cancel {
+            self.push(
+                opcode::AsyncCancel::new(key.user_data())
+                    .build()
+                    .user_data(CANCEL_UD),
+            );
+        }
+        None
+    }
+
+    /// One turn: push the backlog, make (at most) one `io_uring_enter` that
+    /// submits everything and waits as `wait` says, then reap every CQE.
+    ///
+    /// Wakers of completed ops are collected in `ready_wakers`, freed
+    /// resources in `garbage`; the caller takes them with
+    /// [`Driver::take_ready`] after releasing its borrow.
+    pub(crate) fn turn(&mut self, wait: Wait) -> io::Result<()> {
+        self.flush_backlog();
+        let wait = if self.ring.completion().is_empty() {
+            wait
+        } else {
+            Wait::No
+        };
+        let res = match wait {
+            Wait::No => {
+                let mut sq = self.ring.submission();
+                sq.sync();
+                let needed = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
+                if sq.cq_overflow() {
+                    self.stats.overflow_flushes += 1;
+                }
+                drop(sq);
+                if needed {
+                    self.stats.enters += 1;
+                    self.ring.submit().map(drop)
+                } else {
+                    Ok(())
+                }
+            }
+            Wait::For(d) => {
+                self.stats.enters += 1;
+                let ts = types::Timespec::from(d);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args).map(drop)
+            }
+            Wait::Forever => {
+                self.stats.enters += 1;
+                self.ring.submit_and_wait(1).map(drop)
+            }
+        };
+        match res {
+            Ok(()) => {}
+            Err(e) if is_transient(&e) => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("io_uring_enter failed: {e}"),
+                ));
+            }
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Takes the wakers of completed ops and the resources to free.
+    pub(crate) fn take_ready(&mut self, wakers: &mut Vec<Waker>, garbage: &mut Vec<Box<dyn Any>>) {
+        wakers.append(&mut self.ready_wakers);
+        garbage.append(&mut self.garbage);
+    }
+
+    fn reap(&mut self) {
+        // The CQ borrows the ring, `complete` the slab: collect, then dispatch.
+        let mut batch = std::mem::take(&mut self.cqes);
+        let mut cq = self.ring.completion();
+        cq.sync();
+        batch.extend((&mut cq).map(|c| (c.user_data(), c.result(), c.flags())));
+        drop(cq);
+        for &(ud, result, flags) in &batch {
+            self.complete(ud, result, flags);
+        }
+        batch.clear();
+        self.cqes = batch;
+        // Completions freed CQ budget: push what waited for it.
+        if !self.backlog.is_empty() {
+            self.flush_backlog();
+        }
+    }
+
+    fn complete(&mut self, ud: u64, result: i32, flags: u32) {
+        match ud {
+            CANCEL_UD => {
+                self.internal_in_kernel -= 1;
+                return;
+            }
+            WAKE_UD => {
+                self.internal_in_kernel -= 1;
+                self.woken = true;
+                if let Some(w) = self.wake.as_mut() {
+                    w.armed = false;
+                }
+                self.arm_wake();
+                return;
+            }
+            _ => {}
+        }
+        let index = (ud & 0xffff_ffff) as usize;
+        if self.slot_mut(ud).is_none() {
+            // Not ours any more: a late or duplicate CQE. Counted, never
+            // applied to the op that now holds the slot.
+            self.stats.stale_cqes += 1;
+            return;
+        }
+        self.ops_in_kernel -= 1;
+        let slot = &mut self.ops[index];
+        let done = Lifecycle::Completed(Completion { result, flags });
+        match std::mem::replace(&mut slot.life, done) {
+            Lifecycle::Waiting(Some(w)) => self.ready_wakers.push(w),
+            Lifecycle::Waiting(None) => {}
+            Lifecycle::Abandoned(res) => {
+                self.ops.remove(index);
+                self.garbage.push(res);
+            }
+            Lifecycle::Completed(c) => {
+                // A second CQE for a single-shot op: keep the first result.
+                self.ops_in_kernel += 1;
+                self.stats.stale_cqes += 1;
+                if let Some(slot) = self.slot_mut(ud) {
+                    slot.life = Lifecycle::Completed(c);
+                }
+            }
+        }
+    }
+
+    /// Cancels everything in the kernel and reaps until nothing is left, or
+    /// until [`SHUTDOWN_GRACE`] passes with ops still refusing to finish.
+    /// Returns the number of ops still in the kernel (0 on a clean shutdown).
+    fn shutdown(&mut self) -> usize {
+        self.shutting_down = true;
+        // SQEs that never reached the ring need no cancellation.
+        self.backlog.clear();
+        let in_kernel: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, s)| s.pushed && !matches!(s.life, Lifecycle::Completed(_)))
+            .map(|(i, s)| {
+                OpKey {
+                    index: i as u32,
+                    generation: s.generation,
+                }
+                .user_data()
+            })
+            .collect();
+        let wake_armed = self.wake.as_ref().is_some_and(|w| w.armed);
+        for ud in in_kernel.into_iter().chain(wake_armed.then_some(WAKE_UD)) {
+            self.push(opcode::AsyncCancel::new(ud).build().user_data(CANCEL_UD));
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.in_kernel() > 0 || !self.backlog.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = Wait::For((deadline - now).min(Duration::from_millis(100)));
+            if self.turn(wait).is_err() {
+                break;
+            }
+            // Dropped resources of abandoned ops are freed right here: no
+            // user code is waiting on this driver any more.
+            self.garbage.clear();
+            self.ready_wakers.clear();
+        }
+        self.in_kernel() + self.backlog.len()
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME)
+    )
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let stuck = self.shutdown();
+        if stuck > 0 {
+            eprintln!(
+                "ringloop: {stuck} io_uring ops did not finish within {SHUTDOWN_GRACE:?} of \
+                 the loop closing; leaking the ring and their buffers rather than freeing \
+                 memory the kernel may still write"
+            );
+            // Invariant 1: leak rather than free memory the kernel may write.
+            std::mem::forget(std::mem::take(&mut self.ops));
+            std::mem::forget(self.wake.take());
+            return;
+        }
+        // SAFETY: `shutdown` returned 0, so no SQE is in the kernel and no
+        // memory is shared with it any more; `ring` is not used after this.
+        unsafe { ManuallyDrop::drop(&mut self.ring) };
+    }
+}

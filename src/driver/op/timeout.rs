@@ -1,0 +1,46 @@
+//! `IORING_OP_TIMEOUT` (io_uring_prep_timeout(3)): a kernel timer.
+//!
+//! The event loop keeps its timers in user space; this op exists for
+//! per-operation deadlines and for driver tests of ops that never finish.
+
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types};
+
+use super::OpCode;
+use crate::driver::Completion;
+
+/// Completes with `ETIME` after `duration`, or `ECANCELED` if cancelled.
+#[derive(Debug)]
+pub(crate) struct Timeout {
+    /// Boxed: the kernel reads it through a pointer (see `OpCode`).
+    ts: Box<types::Timespec>,
+}
+
+impl Timeout {
+    pub(crate) fn new(duration: Duration) -> Timeout {
+        Timeout {
+            ts: Box::new(types::Timespec::from(duration)),
+        }
+    }
+}
+
+// SAFETY: the SQE points only at `*self.ts`, a heap allocation owned by self.
+unsafe impl OpCode for Timeout {
+    /// `Ok(())` when the time passed, the error (`ECANCELED`, ...) otherwise.
+    type Output = std::io::Result<()>;
+    const CODE: u8 = opcode::Timeout::CODE;
+    const NAME: &'static str = "IORING_OP_TIMEOUT";
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Timeout::new(&*self.ts).build()
+    }
+
+    fn complete(self, c: Completion) -> Self::Output {
+        match c.into_result() {
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+}

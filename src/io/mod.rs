@@ -1,0 +1,10 @@
+//! Owned buffers for completion I/O.
+//!
+//! The kernel writes a read's buffer after the call that started the read has
+//! returned, so ringloop's I/O takes buffers *by value* and hands them back
+//! with the result: `let (res, buf) = op.await;`. [`IoBuf`] and [`IoBufMut`]
+//! describe the buffers that can be lent to the kernel this way.
+
+mod buf;
+
+pub use buf::{IoBuf, IoBufMut};

@@ -1,0 +1,70 @@
+//! ringloop: an io_uring, thread-per-core, completion-driven async runtime
+//! with asyncio's programming model.
+//!
+//! Each thread runs its own [`EventLoop`]: tasks, timers and callbacks in
+//! user space, and every sleep and I/O operation submitted to one io_uring
+//! whose completions wake the tasks waiting for them. The API speaks
+//! asyncio: [`run`], [`spawn`], [`sleep`], [`Task::cancel`], [`Promise`],
+//! `call_soon`, `call_later`, `run_until_complete`, `run_forever`, `stop`.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! async fn say_after(delay: Duration, what: &'static str) -> &'static str {
+//!     ringloop::sleep(delay).await;
+//!     what
+//! }
+//!
+//! let t0 = Instant::now();
+//! let (a, b) = ringloop::run(async {
+//!     let a = ringloop::spawn(say_after(Duration::from_millis(20), "hello"));
+//!     let b = ringloop::spawn(say_after(Duration::from_millis(10), "world"));
+//!     (a.await.unwrap(), b.await.unwrap())
+//! })?;
+//! assert_eq!((a, b), ("hello", "world"));
+//! // The two sleeps ran concurrently: about 20 ms in all, not 30.
+//! assert!(t0.elapsed() >= Duration::from_millis(20));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Layers
+//!
+//! `sys` (raw syscalls) → `driver` (the io_uring proactor: ops own their
+//! buffers until their completion arrives, whatever happens to their
+//! futures) → `task` (one allocation per task, FIFO run queue) → `runtime`
+//! (the loop, timers, callbacks) → [`time`], [`Promise`].
+//!
+//! # Cancellation
+//!
+//! Dropping a [`Task`] cancels it: its future is dropped at its next turn on
+//! the loop (the future's `Drop` is asyncio's `finally`), and whoever awaits
+//! it gets a cancelled [`JoinError`]. Dropping an I/O future never frees
+//! memory the kernel may still write: the driver keeps it until the
+//! operation's completion arrives.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod driver;
+pub mod io;
+mod promise;
+mod runtime;
+mod sys;
+mod task;
+pub mod time;
+
+pub use promise::{InvalidStateError, Promise, PromiseError};
+pub use runtime::{
+    Builder, CallbackHandle, EventLoop, Handle, RuntimeError, all_tasks, current_task, run, spawn,
+    spawn_named,
+};
+pub use task::{ExceptionContext, ExceptionKind, JoinError, Task, TaskHandle};
+pub use time::{interval, sleep, sleep_until, yield_now};

@@ -1,0 +1,274 @@
+//! [`Promise`]: asyncio's `Future`, a result set by hand and awaited by many.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use crate::runtime::with_current;
+use crate::task::sched::Callback;
+
+/// The operation is not allowed in the promise's current state (asyncio's
+/// `InvalidStateError`): setting a result twice, or reading a pending one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidStateError {
+    what: &'static str,
+}
+
+impl fmt::Display for InvalidStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)
+    }
+}
+
+impl Error for InvalidStateError {}
+
+/// Why a [`Promise`] has no value.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum PromiseError {
+    /// [`Promise::cancel`] was called.
+    Cancelled,
+    /// [`Promise::set_error`] was called with this error.
+    Failed(Rc<dyn Error>),
+    /// [`Promise::result`] was called before the promise was done.
+    InvalidState(InvalidStateError),
+}
+
+impl fmt::Display for PromiseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PromiseError::Cancelled => f.write_str("promise was cancelled"),
+            PromiseError::Failed(e) => write!(f, "promise failed: {e}"),
+            PromiseError::InvalidState(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for PromiseError {}
+
+type PromiseCallback<T> = Box<dyn FnOnce(&Promise<T>)>;
+
+enum State<T> {
+    Pending {
+        waiters: Slab<Waker>,
+        callbacks: Vec<PromiseCallback<T>>,
+    },
+    Done(Result<T, PromiseError>),
+}
+
+/// A value that will be set later, awaited by any number of tasks
+/// (asyncio's `Future`, SEMANTICS F1–F5).
+///
+/// Clones are handles to the same promise. Awaiting a handle gives a clone
+/// of the result, so `T: Clone`. Dropping one awaiter does not cancel the
+/// promise for the others (a deliberate difference from asyncio); call
+/// [`Promise::cancel`] to cancel it for everyone.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::Promise;
+/// ringloop::run(async {
+///     let p: Promise<u32> = Promise::new();
+///     let waiter = ringloop::spawn({
+///         let p = p.clone();
+///         async move { p.await.unwrap() + 1 }
+///     });
+///     p.set_result(41).unwrap();
+///     assert_eq!(waiter.await.unwrap(), 42);
+///     assert!(p.set_result(0).is_err()); // F1: already done
+/// })
+/// .unwrap();
+/// ```
+pub struct Promise<T> {
+    state: Rc<RefCell<State<T>>>,
+    /// This handle's slot among the waiters, while it awaits.
+    waiter: Option<usize>,
+}
+
+impl<T: 'static> Default for Promise<T> {
+    fn default() -> Self {
+        Promise::new()
+    }
+}
+
+impl<T> Clone for Promise<T> {
+    fn clone(&self) -> Self {
+        Promise {
+            state: self.state.clone(),
+            waiter: None,
+        }
+    }
+}
+
+impl<T: 'static> Promise<T> {
+    /// A pending promise.
+    pub fn new() -> Promise<T> {
+        Promise {
+            state: Rc::new(RefCell::new(State::Pending {
+                waiters: Slab::new(),
+                callbacks: Vec::new(),
+            })),
+            waiter: None,
+        }
+    }
+
+    fn finish(&self, out: Result<T, PromiseError>) -> Result<(), InvalidStateError> {
+        let old = {
+            let mut st = self.state.borrow_mut();
+            if matches!(*st, State::Done(_)) {
+                return Err(InvalidStateError {
+                    what: "invalid state: the promise is already done",
+                });
+            }
+            std::mem::replace(&mut *st, State::Done(out))
+        };
+        let State::Pending { waiters, callbacks } = old else {
+            unreachable!("checked pending above")
+        };
+        for (_, w) in waiters {
+            w.wake();
+        }
+        for cb in callbacks {
+            self.schedule_callback(cb);
+        }
+        Ok(())
+    }
+
+    /// Runs `cb` soon on the running loop, or now when no loop runs here.
+    fn schedule_callback(&self, cb: PromiseCallback<T>) {
+        let me = self.clone();
+        let mut run: Option<Box<dyn FnOnce()>> = Some(Box::new(move || cb(&me)));
+        with_current(|l| {
+            if let Some(run) = run.take() {
+                l.exec.call_soon(Callback::new(run));
+            }
+        });
+        // No loop runs on this thread: nothing can run it later, so run it now.
+        if let Some(run) = run {
+            run();
+        }
+    }
+
+    /// Completes the promise with `value`, waking every awaiter.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] if it is already done (F1).
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
+        self.finish(Ok(value))
+    }
+
+    /// Completes the promise with an error.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] if it is already done.
+    pub fn set_error(&self, error: impl Into<Box<dyn Error>>) -> Result<(), InvalidStateError> {
+        let e: Box<dyn Error> = error.into();
+        self.finish(Err(PromiseError::Failed(Rc::from(e))))
+    }
+
+    /// Cancels the promise for every awaiter. Returns false if it was
+    /// already done (F4).
+    pub fn cancel(&self) -> bool {
+        self.finish(Err(PromiseError::Cancelled)).is_ok()
+    }
+
+    /// Whether a result, an error or a cancellation was set.
+    pub fn is_done(&self) -> bool {
+        matches!(*self.state.borrow(), State::Done(_))
+    }
+
+    /// Whether the promise was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(*self.state.borrow(), State::Done(Err(PromiseError::Cancelled)))
+    }
+
+    /// The result, if done (F2).
+    ///
+    /// # Errors
+    ///
+    /// [`PromiseError::InvalidState`] while pending, [`PromiseError::Cancelled`]
+    /// if cancelled, [`PromiseError::Failed`] with the error set.
+    pub fn result(&self) -> Result<T, PromiseError>
+    where
+        T: Clone,
+    {
+        match &*self.state.borrow() {
+            State::Done(r) => r.clone(),
+            State::Pending { .. } => Err(PromiseError::InvalidState(InvalidStateError {
+                what: "invalid state: the promise's result is not set yet",
+            })),
+        }
+    }
+
+    /// Calls `f` soon after the promise is done, in the order added (F3);
+    /// scheduled at once if it is already done.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) {
+        let mut st = self.state.borrow_mut();
+        match &mut *st {
+            State::Pending { callbacks, .. } => callbacks.push(Box::new(f)),
+            State::Done(_) => {
+                drop(st);
+                self.schedule_callback(Box::new(f));
+            }
+        }
+    }
+}
+
+impl<T: Clone> Future for Promise<T> {
+    type Output = Result<T, PromiseError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut st = this.state.borrow_mut();
+        match &mut *st {
+            State::Done(r) => {
+                let r = r.clone();
+                drop(st);
+                this.waiter = None;
+                Poll::Ready(r)
+            }
+            State::Pending { waiters, .. } => {
+                match this.waiter.and_then(|k| waiters.get_mut(k)) {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    Some(w) => *w = cx.waker().clone(),
+                    None => this.waiter = Some(waiters.insert(cx.waker().clone())),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        // F5: an awaiter going away only removes its own waker.
+        if let Some(k) = self.waiter.take() {
+            if let Ok(mut st) = self.state.try_borrow_mut() {
+                if let State::Pending { waiters, .. } = &mut *st {
+                    waiters.try_remove(k);
+                }
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.state.borrow() {
+            State::Pending { .. } => "pending",
+            State::Done(Ok(_)) => "finished",
+            State::Done(Err(PromiseError::Cancelled)) => "cancelled",
+            State::Done(Err(_)) => "failed",
+        };
+        write!(f, "<Promise {state}>")
+    }
+}

@@ -1,0 +1,103 @@
+//! [`Builder`]: ring size, flags and debug mode of a new loop.
+
+use std::io;
+use std::time::Duration;
+
+use super::{EventLoop, Local};
+use crate::driver::RingConfig;
+
+/// Configures and creates an [`EventLoop`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lp = ringloop::Builder::new()
+///     .entries(64)
+///     .debug(true)
+///     .slow_callback_duration(Duration::from_millis(50))
+///     .build()?;
+/// assert!(lp.get_debug());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(super) ring: RingConfig,
+    pub(super) debug: bool,
+    pub(super) slow_callback: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: 256 SQ entries, the kernel's CQ size (512), no SQPOLL,
+    /// the fast flags when the kernel takes them, and debug mode on when the
+    /// environment variable `RINGLOOP_DEBUG` is set to a non-empty value
+    /// other than `0` (asyncio's `PYTHONASYNCIODEBUG`).
+    pub fn new() -> Builder {
+        let debug = std::env::var_os("RINGLOOP_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
+        Builder {
+            ring: RingConfig::default(),
+            debug,
+            slow_callback: Duration::from_millis(100),
+        }
+    }
+
+    /// Submission queue entries (rounded up to a power of two; at most 32768).
+    pub fn entries(mut self, entries: u32) -> Builder {
+        self.ring.entries = entries;
+        self
+    }
+
+    /// Completion queue entries (at least `entries`). In-flight ops never
+    /// exceed this; more wait in user space until completions make room.
+    pub fn cq_entries(mut self, entries: u32) -> Builder {
+        self.ring.cq_entries = Some(entries);
+        self
+    }
+
+    /// Enables `IORING_SETUP_SQPOLL`: a kernel thread polls the SQ, going to
+    /// sleep after `idle`. Off by default (it costs a core); excludes
+    /// `DEFER_TASKRUN`.
+    pub fn sqpoll(mut self, idle: Duration) -> Builder {
+        self.ring.sqpoll_idle_ms = Some(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// Whether to try `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN |
+    /// TASKRUN_FLAG` (default true; each is dropped if the kernel refuses it).
+    pub fn fast_flags(mut self, enabled: bool) -> Builder {
+        self.ring.fast_flags = enabled;
+        self
+    }
+
+    /// Debug mode: a poll of one task that takes longer than
+    /// [`Builder::slow_callback_duration`] is reported to the exception
+    /// handler, naming the task.
+    pub fn debug(mut self, enabled: bool) -> Builder {
+        self.debug = enabled;
+        self
+    }
+
+    /// The slow-poll threshold of debug mode (default 100 ms).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.slow_callback = d;
+        self
+    }
+
+    /// Creates the loop.
+    ///
+    /// # Errors
+    ///
+    /// When io_uring cannot be set up: an `io::Error` whose message names
+    /// the cause (ENOSYS: old kernel; EPERM: `kernel.io_uring_disabled` or
+    /// seccomp; ENOMEM: memlock) and the fix; or when the kernel lacks a
+    /// feature ringloop needs (Linux 5.11+).
+    pub fn build(&self) -> io::Result<EventLoop> {
+        Ok(EventLoop::from_local(Local::new(self)?))
+    }
+}

@@ -1,0 +1,184 @@
+//! [`Handle`] (a `Send` reference to a loop) and [`CallbackHandle`].
+
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Local, RuntimeError, context};
+use crate::task::Task;
+use crate::task::sched::{Callback, Scheduler};
+
+/// A cloneable, `Send + Sync` reference to an event loop (asyncio's
+/// `get_running_loop()` result).
+///
+/// Its scheduling methods (`call_soon`, `call_later`, `call_at`, `spawn`,
+/// `stop`) act on the loop from inside it: they must be called on the
+/// loop's thread while it runs, and return [`RuntimeError::NotInLoop`]
+/// otherwise (or [`RuntimeError::Closed`] once the loop is closed).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// ringloop::run(async {
+///     let lp = ringloop::Handle::current();
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     lp.call_later(Duration::from_millis(1), move || tx.send("later").unwrap())?;
+///     ringloop::sleep(Duration::from_millis(5)).await;
+///     assert_eq!(rx.try_recv().unwrap(), "later");
+///     Ok::<(), ringloop::RuntimeError>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    sched: Arc<Scheduler>,
+    id: u64,
+}
+
+impl Handle {
+    pub(crate) fn new(sched: Arc<Scheduler>, id: u64) -> Handle {
+        Handle { sched, id }
+    }
+
+    /// The loop running on this thread.
+    ///
+    /// # Panics
+    ///
+    /// When no ringloop loop is running on this thread; see
+    /// [`Handle::try_current`].
+    pub fn current() -> Handle {
+        Handle::try_current().expect("Handle::current called outside a running ringloop event loop")
+    }
+
+    /// The loop running on this thread, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::with_current(|l| Handle::new(l.exec.sched.clone(), l.id))
+    }
+
+    fn with_local<R>(
+        &self,
+        f: impl FnOnce(&Rc<Local>) -> Result<R, RuntimeError>,
+    ) -> Result<R, RuntimeError> {
+        if self.sched.is_closed() {
+            return Err(RuntimeError::Closed);
+        }
+        match context::with_current(|l| (l.id == self.id).then(|| f(l))) {
+            Some(Some(r)) => r,
+            _ => Err(RuntimeError::NotInLoop),
+        }
+    }
+
+    /// The loop's clock (monotonic; any thread).
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Whether the loop was closed (any thread).
+    pub fn is_closed(&self) -> bool {
+        self.sched.is_closed()
+    }
+
+    /// See [`crate::EventLoop::call_soon`].
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<CallbackHandle, RuntimeError> {
+        self.with_local(|l| l.call_at(None, Box::new(f)))
+    }
+
+    /// See [`crate::EventLoop::call_later`].
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn call_later(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() + 'static,
+    ) -> Result<CallbackHandle, RuntimeError> {
+        self.with_local(|l| l.call_at(Some(crate::time::deadline_after(delay)), Box::new(f)))
+    }
+
+    /// See [`crate::EventLoop::call_at`].
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn call_at(
+        &self,
+        when: Instant,
+        f: impl FnOnce() + 'static,
+    ) -> Result<CallbackHandle, RuntimeError> {
+        self.with_local(|l| l.call_at(Some(when), Box::new(f)))
+    }
+
+    /// See [`crate::EventLoop::spawn`].
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn spawn<F: Future + 'static>(&self, future: F) -> Result<Task<F::Output>, RuntimeError> {
+        self.with_local(|l| l.spawn(future, None))
+    }
+
+    /// Asks the loop to stop after the current iteration.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn stop(&self) -> Result<(), RuntimeError> {
+        self.with_local(|l| {
+            l.stopping.set(true);
+            Ok(())
+        })
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("loop", &self.id).finish()
+    }
+}
+
+/// A scheduled callback (`call_soon`, `call_later`, `call_at`); cancel it
+/// before it runs and it never runs. Cancelling costs no syscall.
+pub struct CallbackHandle {
+    cb: Rc<Callback>,
+    when: Option<Instant>,
+}
+
+impl CallbackHandle {
+    pub(crate) fn new(cb: Rc<Callback>, when: Option<Instant>) -> CallbackHandle {
+        CallbackHandle { cb, when }
+    }
+
+    /// Cancels the callback. Returns false if it already ran or was
+    /// cancelled.
+    pub fn cancel(&self) -> bool {
+        self.cb.cancel()
+    }
+
+    /// Whether [`CallbackHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cb.is_cancelled()
+    }
+
+    /// When a timed callback is due (`None` for `call_soon`).
+    pub fn when(&self) -> Option<Instant> {
+        self.when
+    }
+}
+
+impl fmt::Debug for CallbackHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackHandle")
+            .field("when", &self.when)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

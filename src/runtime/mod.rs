@@ -1,0 +1,575 @@
+//! The event loop: [`EventLoop`], [`run`], [`Handle`], and the free
+//! functions that reach the running loop ([`spawn`], [`current_task`], ...).
+//!
+//! One turn of the loop (asyncio's `_run_once`):
+//!
+//! 1. decide how long the kernel may block: not at all if anything is ready
+//!    or the loop is stopping, else until the nearest timer;
+//! 2. one `io_uring_enter` submits every queued SQE, waits as decided, and
+//!    every CQE is reaped (their tasks become ready);
+//! 3. expired timers make their sleepers and callbacks ready;
+//! 4. everything that was ready at this point runs, in FIFO order.
+
+mod builder;
+mod context;
+mod error;
+mod handle;
+pub(crate) mod timers;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+pub use builder::Builder;
+pub use error::RuntimeError;
+pub use handle::{CallbackHandle, Handle};
+
+pub(crate) use context::{current, with_current};
+
+use crate::driver::{Driver, Wait};
+use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
+use crate::task::{ExceptionContext, Task, TaskHandle};
+use timers::Timers;
+
+/// The per-loop state, shared by `Rc` between the [`EventLoop`] and the
+/// thread-local "running loop".
+pub(crate) struct Local {
+    /// Unique per loop in the process (tells loops on one thread apart).
+    pub(crate) id: u64,
+    pub(crate) exec: Executor,
+    pub(crate) driver: Rc<RefCell<Driver>>,
+    pub(crate) timers: RefCell<Timers>,
+    stopping: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+    /// Scratch buffers reused every turn.
+    scratch: RefCell<Scratch>,
+}
+
+#[derive(Default)]
+struct Scratch {
+    wakers: Vec<Waker>,
+    callbacks: Vec<Rc<Callback>>,
+    garbage: Vec<Box<dyn Any>>,
+}
+
+impl Local {
+    fn new(b: &Builder) -> io::Result<Rc<Local>> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let wake_fd = Arc::new(crate::sys::eventfd()?);
+        let mut driver = Driver::new(&b.ring)?;
+        driver.enable_wake(wake_fd.clone());
+        let sched = Scheduler::new(wake_fd);
+        let local = Rc::new(Local {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            exec: Executor::new(
+                sched,
+                DebugOptions {
+                    enabled: b.debug,
+                    slow_callback: b.slow_callback,
+                },
+            ),
+            driver: Rc::new(RefCell::new(driver)),
+            timers: RefCell::new(Timers::default()),
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+            scratch: RefCell::new(Scratch::default()),
+        });
+        // SAFETY: the executor lives inside the `Rc` allocation, which never
+        // moves; `EventLoop::drop` (and `Executor::drop`) detach it before it
+        // is freed, on this thread.
+        unsafe { local.exec.attach() };
+        Ok(local)
+    }
+
+    fn check_open(&self) -> Result<(), RuntimeError> {
+        if self.closed.get() {
+            Err(RuntimeError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn spawn<F: Future + 'static>(
+        &self,
+        future: F,
+        name: Option<Box<str>>,
+    ) -> Result<Task<F::Output>, RuntimeError> {
+        self.check_open()?;
+        Ok(self.exec.spawn(future, name))
+    }
+
+    pub(crate) fn call_at(
+        &self,
+        when: Option<Instant>,
+        f: Box<dyn FnOnce()>,
+    ) -> Result<CallbackHandle, RuntimeError> {
+        self.check_open()?;
+        let cb = Callback::new(f);
+        match when {
+            None => self.exec.call_soon(cb.clone()),
+            Some(at) => self.timers.borrow_mut().insert_callback(at, cb.clone()),
+        }
+        Ok(CallbackHandle::new(cb, when))
+    }
+
+    /// Checks that this loop may start running on this thread now.
+    fn check_can_run(&self) -> Result<(), RuntimeError> {
+        self.check_open()?;
+        match context::with_current(|l| l.id == self.id) {
+            Some(true) => Err(RuntimeError::AlreadyRunning),
+            Some(false) => Err(RuntimeError::AnotherLoopRunning),
+            None => Ok(()),
+        }
+    }
+
+    /// One turn (see the module docs). `main` polls the `run_until_complete`
+    /// future when it is due.
+    fn run_once(&self, main: &mut dyn FnMut()) -> Result<(), RuntimeError> {
+        let exec = &self.exec;
+        exec.drain_remote();
+        let mut wait = if exec.has_ready() || self.stopping.get() {
+            Wait::No
+        } else {
+            match self.timers.borrow_mut().next_deadline() {
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(d) if !d.is_zero() => Wait::For(d),
+                    _ => Wait::No,
+                },
+                None => Wait::Forever,
+            }
+        };
+        let parked = wait != Wait::No && exec.sched.park();
+        if !parked {
+            wait = Wait::No;
+        }
+        let res = self.driver.borrow_mut().turn(wait);
+        if parked {
+            exec.sched.unpark();
+        }
+        res.map_err(RuntimeError::Io)?;
+
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        {
+            let mut d = self.driver.borrow_mut();
+            d.take_ready(&mut scratch.wakers, &mut scratch.garbage);
+            d.take_woken();
+        }
+        // Outside every borrow: wakers and resource drops may run user code.
+        scratch.wakers.drain(..).for_each(Waker::wake);
+        scratch.garbage.clear();
+        exec.drain_remote();
+
+        let now = Instant::now();
+        self.timers
+            .borrow_mut()
+            .expire(now, &mut scratch.wakers, &mut scratch.callbacks);
+        scratch.wakers.drain(..).for_each(Waker::wake);
+        for cb in scratch.callbacks.drain(..) {
+            exec.call_soon(cb);
+        }
+        *self.scratch.borrow_mut() = scratch;
+
+        exec.run_ready(main);
+        Ok(())
+    }
+
+    /// Cancels every task and drops every pending callback and timer.
+    fn teardown(&self) {
+        self.exec.cancel_all_now();
+        self.timers.borrow_mut().clear();
+    }
+}
+
+/// An event loop: one io_uring, its tasks, timers and callbacks, on one
+/// thread (asyncio's `AbstractEventLoop`).
+///
+/// Most programs call [`run`], which makes a loop, runs a future on it and
+/// closes it. `EventLoop` gives the finer control of asyncio's loop API:
+/// [`run_until_complete`](EventLoop::run_until_complete),
+/// [`run_forever`](EventLoop::run_forever), [`stop`](EventLoop::stop),
+/// [`close`](EventLoop::close), `call_soon` and friends.
+///
+/// `EventLoop` is `!Send`: a loop and its tasks stay on the thread that made
+/// them (thread-per-core).
+///
+/// ```compile_fail
+/// let lp = ringloop::EventLoop::new().unwrap();
+/// std::thread::spawn(move || drop(lp)); // error: `EventLoop` is not `Send`
+/// ```
+///
+/// Dropping the loop cancels every task (dropping their futures), cancels
+/// every op still in the kernel and reaps them before the ring is unmapped.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lp = ringloop::EventLoop::new()?;
+/// let task = lp.spawn(async {
+///     ringloop::sleep(Duration::from_millis(1)).await;
+///     "done"
+/// })?;
+/// assert_eq!(lp.run_until_complete(task)?.unwrap(), "done");
+/// lp.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EventLoop {
+    local: Rc<Local>,
+}
+
+impl EventLoop {
+    /// A loop with the default settings ([`Builder::new`]).
+    ///
+    /// # Errors
+    ///
+    /// When io_uring cannot be set up, an `io::Error` naming the cause
+    /// (old kernel, `kernel.io_uring_disabled`, seccomp, memlock) and the fix.
+    pub fn new() -> io::Result<EventLoop> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure the ring and debug mode.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn from_local(local: Rc<Local>) -> EventLoop {
+        EventLoop { local }
+    }
+
+    /// Runs the loop until `future` completes and returns its output; other
+    /// tasks stay pending and resume on the next run call (SEMANTICS L1).
+    ///
+    /// A panic in `future` propagates to the caller (the loop stays usable).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`], [`RuntimeError::AlreadyRunning`],
+    /// [`RuntimeError::AnotherLoopRunning`], [`RuntimeError::Stopped`] if
+    /// [`EventLoop::stop`] was called before `future` finished, or
+    /// [`RuntimeError::Io`] if the ring failed.
+    pub fn run_until_complete<F: Future>(&self, future: F) -> Result<F::Output, RuntimeError> {
+        let local = &self.local;
+        local.check_can_run()?;
+        let _running = context::Running::enter(local);
+        let mut future = pin!(future);
+        let waker = local.exec.sched.main_waker();
+        let mut cx = Context::from_waker(&waker);
+        let output: Cell<Option<F::Output>> = Cell::new(None);
+        let done = Cell::new(false);
+        let mut poll_main = || {
+            if !done.get() {
+                if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                    output.set(Some(v));
+                    done.set(true);
+                }
+            }
+        };
+        local.exec.schedule_main();
+        loop {
+            local.run_once(&mut poll_main)?;
+            if done.get() {
+                break;
+            }
+            if local.stopping.replace(false) {
+                return Err(RuntimeError::Stopped);
+            }
+        }
+        Ok(output.take().expect("main future completed"))
+    }
+
+    /// Runs the loop until [`EventLoop::stop`] is called. `stop()` called
+    /// before `run_forever()` makes it run one iteration and return
+    /// (SEMANTICS L2).
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::run_until_complete`].
+    pub fn run_forever(&self) -> Result<(), RuntimeError> {
+        let local = &self.local;
+        local.check_can_run()?;
+        let _running = context::Running::enter(local);
+        loop {
+            local.run_once(&mut || {})?;
+            if local.stopping.replace(false) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Asks the loop to stop after the current iteration.
+    pub fn stop(&self) {
+        self.local.stopping.set(true);
+    }
+
+    /// Whether the loop is running.
+    pub fn is_running(&self) -> bool {
+        self.local.running.get()
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.local.closed.get()
+    }
+
+    /// Closes the loop: cancels every task, discards pending callbacks and
+    /// timers. A closed loop refuses new work with [`RuntimeError::Closed`].
+    /// Closing twice is fine.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::AlreadyRunning`] if called while the loop runs.
+    pub fn close(&self) -> Result<(), RuntimeError> {
+        if self.local.running.get() {
+            return Err(RuntimeError::AlreadyRunning);
+        }
+        if !self.local.closed.replace(true) {
+            self.local.exec.sched.mark_closed();
+            self.local.teardown();
+        }
+        Ok(())
+    }
+
+    /// Cancels every task still alive and runs the loop until they have all
+    /// finished cancelling (what [`run`] does after its main future).
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::run_until_complete`].
+    pub fn cancel_all_tasks(&self) -> Result<(), RuntimeError> {
+        let local = &self.local;
+        local.check_can_run()?;
+        let _running = context::Running::enter(local);
+        // Cancelled futures' `Drop` may spawn more tasks: cancel those too,
+        // for a bounded number of rounds.
+        for _ in 0..1000 {
+            let tasks = local.exec.all();
+            if tasks.is_empty() {
+                return Ok(());
+            }
+            for t in &tasks {
+                t.cancel();
+            }
+            while tasks.iter().any(|t| !t.is_done()) {
+                local.run_once(&mut || {})?;
+            }
+        }
+        local.exec.cancel_all_now();
+        Ok(())
+    }
+
+    /// Spawns `future` as a task on this loop (asyncio's `loop.create_task`);
+    /// it runs once the loop runs.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed.
+    pub fn spawn<F: Future + 'static>(&self, future: F) -> Result<Task<F::Output>, RuntimeError> {
+        self.local.spawn(future, None)
+    }
+
+    /// Like [`EventLoop::spawn`], naming the task.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed.
+    pub fn spawn_named<F: Future + 'static>(
+        &self,
+        name: impl Into<String>,
+        future: F,
+    ) -> Result<Task<F::Output>, RuntimeError> {
+        self.local
+            .spawn(future, Some(name.into().into_boxed_str()))
+    }
+
+    /// Schedules `f` to run on the next iteration, after everything already
+    /// ready (FIFO, SEMANTICS L5).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<CallbackHandle, RuntimeError> {
+        self.local.call_at(None, Box::new(f))
+    }
+
+    /// Schedules `f` to run `delay` from now. Callbacks with equal deadlines
+    /// run in the order they were scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed.
+    pub fn call_later(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() + 'static,
+    ) -> Result<CallbackHandle, RuntimeError> {
+        self.local
+            .call_at(Some(crate::time::deadline_after(delay)), Box::new(f))
+    }
+
+    /// Schedules `f` to run at `when` (a [`EventLoop::time`] value).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed.
+    pub fn call_at(
+        &self,
+        when: Instant,
+        f: impl FnOnce() + 'static,
+    ) -> Result<CallbackHandle, RuntimeError> {
+        self.local.call_at(Some(when), Box::new(f))
+    }
+
+    /// The loop's clock (monotonic; `call_at(time() + d)` ≡ `call_later(d)`).
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// A `Send + Sync` handle to this loop.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.local.exec.sched.clone(), self.local.id)
+    }
+
+    /// Sets the exception handler: called with panics nobody retrieved,
+    /// panicking callbacks and (debug mode) slow polls. Replaces the default,
+    /// which writes to standard error.
+    pub fn set_exception_handler(&self, handler: impl Fn(&ExceptionContext) + 'static) {
+        self.local.exec.set_handler(Some(Rc::new(handler)));
+    }
+
+    /// Restores the default exception handler.
+    pub fn clear_exception_handler(&self) {
+        self.local.exec.set_handler(None);
+    }
+
+    /// Turns debug mode on or off (see [`Builder::debug`]).
+    pub fn set_debug(&self, enabled: bool) {
+        let d = self.local.exec.debug();
+        self.local
+            .exec
+            .set_debug(DebugOptions { enabled, ..d });
+    }
+
+    /// Whether debug mode is on.
+    pub fn get_debug(&self) -> bool {
+        self.local.exec.debug().enabled
+    }
+
+    /// Every task of this loop not yet done.
+    pub fn all_tasks(&self) -> Vec<TaskHandle> {
+        self.local.exec.all()
+    }
+
+    /// The ring's set-up flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|TASKRUN_FLAG"`.
+    pub fn ring_flags(&self) -> String {
+        self.local.driver.borrow().flags_description()
+    }
+
+    /// Number of `io_uring_enter` calls made so far (for tests and tuning).
+    pub fn enter_count(&self) -> u64 {
+        self.local.driver.borrow().stats().enters
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.local.exec.sched.mark_closed();
+        self.local.teardown();
+        self.local.exec.detach();
+    }
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("id", &self.local.id)
+            .field("running", &self.local.running.get())
+            .field("closed", &self.local.closed.get())
+            .field("tasks", &self.local.exec.live_tasks())
+            .field("timers", &self.local.timers.borrow().len())
+            .finish()
+    }
+}
+
+/// Runs `future` on a new loop, then cancels every task still alive and
+/// waits until they finished cancelling, then closes the loop (asyncio's
+/// `asyncio.run`, SEMANTICS L3).
+///
+/// A panic in `future` propagates.
+///
+/// # Errors
+///
+/// An `io::Error` if the loop cannot be created (io_uring unavailable: the
+/// message names the cause and the fix) or if the ring fails.
+///
+/// # Examples
+///
+/// ```
+/// let answer = ringloop::run(async { 6 * 7 })?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
+    let lp = EventLoop::new()?;
+    let out = lp.run_until_complete(future)?;
+    lp.cancel_all_tasks()?;
+    lp.close()?;
+    Ok(out)
+}
+
+/// Spawns `future` as a task on the running loop (asyncio's
+/// `asyncio.create_task`). The task starts after the caller yields (T1).
+///
+/// # Panics
+///
+/// When no ringloop loop is running on this thread.
+///
+/// # Examples
+///
+/// ```
+/// ringloop::run(async {
+///     let t = ringloop::spawn(async { "hi" });
+///     assert_eq!(t.await.unwrap(), "hi");
+/// })
+/// .unwrap();
+/// ```
+pub fn spawn<F: Future + 'static>(future: F) -> Task<F::Output> {
+    spawn_inner(future, None)
+}
+
+/// Like [`spawn`], naming the task (see [`Task::name`]).
+///
+/// # Panics
+///
+/// When no ringloop loop is running on this thread.
+pub fn spawn_named<F: Future + 'static>(name: impl Into<String>, future: F) -> Task<F::Output> {
+    spawn_inner(future, Some(name.into().into_boxed_str()))
+}
+
+fn spawn_inner<F: Future + 'static>(future: F, name: Option<Box<str>>) -> Task<F::Output> {
+    match context::with_current(|l| l.exec.spawn(future, name)) {
+        Some(task) => task,
+        None => panic!("ringloop::spawn called outside a running ringloop event loop"),
+    }
+}
+
+/// The task currently running on this thread's loop, if any (asyncio's
+/// `current_task`). The future given to `run_until_complete` is not a task.
+pub fn current_task() -> Option<TaskHandle> {
+    context::with_current(|l| l.exec.current()).flatten()
+}
+
+/// Every task of the running loop not yet done (asyncio's `all_tasks`);
+/// empty when no loop runs on this thread.
+pub fn all_tasks() -> Vec<TaskHandle> {
+    context::with_current(|l| l.exec.all()).unwrap_or_default()
+}

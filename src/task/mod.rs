@@ -1,0 +1,273 @@
+//! Tasks: a future scheduled on an event loop, and the handles to it.
+//!
+//! A task is one heap allocation (see `raw`) holding its header and its
+//! future, later its output. [`Task<T>`] awaits it; dropping the `Task`
+//! cancels it (asyncio's cancellation propagating through `await`), while
+//! [`Task::detach`] lets it run free. A cancelled task's future is dropped at
+//! its next turn on the loop (its `Drop` is the `finally`), before anyone
+//! awaiting it sees [`JoinError`]'s `Cancelled`.
+
+mod error;
+pub(crate) mod raw;
+mod report;
+pub(crate) mod sched;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+pub use error::JoinError;
+pub use report::{ExceptionContext, ExceptionKind};
+pub(crate) use report::Handler;
+
+use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, TaskRef};
+use sched::Executor;
+
+/// The executor that owns `task`, when called on its loop's thread and the
+/// loop is alive.
+fn executor_of(task: &TaskRef) -> Option<&Executor> {
+    let sched = &task.header().sched;
+    if !sched.is_owner_thread() {
+        return None;
+    }
+    let p = sched_local(sched);
+    // SAFETY: non-null on the owner thread means the executor is alive and
+    // is only freed by this thread after nulling the pointer (see
+    // `Executor::attach`); the reference does not outlive this call chain,
+    // during which this thread cannot free it.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+fn sched_local(sched: &sched::Scheduler) -> *mut Executor {
+    sched.local_ptr()
+}
+
+/// A handle to a spawned task: await it for its output.
+///
+/// Dropping a `Task` cancels the task (asyncio's cancellation propagates
+/// through `await`, and this reproduces it); call [`Task::detach`] to let it
+/// run to completion unobserved. `Task` is `!Send`: tasks belong to the loop
+/// (thread) that spawned them.
+///
+/// # Examples
+///
+/// ```
+/// let out = ringloop::run(async {
+///     let task = ringloop::spawn(async { 40 + 2 });
+///     task.await.unwrap()
+/// })
+/// .unwrap();
+/// assert_eq!(out, 42);
+/// ```
+#[must_use = "dropping a Task cancels it; call .detach() to let it run"]
+pub struct Task<T> {
+    raw: Option<TaskRef>,
+    _output: PhantomData<Rc<T>>,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn from_raw(raw: TaskRef) -> Task<T> {
+        Task {
+            raw: Some(raw),
+            _output: PhantomData,
+        }
+    }
+
+    fn raw(&self) -> &TaskRef {
+        self.raw.as_ref().expect("Task used after detach")
+    }
+
+    /// Requests cancellation: the task's future is dropped at its next turn
+    /// on the loop and awaiting it gives a cancelled [`JoinError`].
+    ///
+    /// Returns false if the task had already finished (nothing changes),
+    /// true otherwise.
+    pub fn cancel(&self) -> bool {
+        TaskHandle::cancel_raw(self.raw())
+    }
+
+    /// Whether the task has finished (with an output, a panic or cancelled).
+    pub fn is_done(&self) -> bool {
+        self.raw().header().has(COMPLETE)
+    }
+
+    /// Whether the task finished by being cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.raw().header().has(CANCELLED)
+    }
+
+    /// The task's name: the one given to [`crate::spawn_named`], or `Task-N`.
+    pub fn name(&self) -> String {
+        self.raw().header().name()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw()
+            .header()
+            .name
+            .set(Some(name.into().into_boxed_str()));
+    }
+
+    /// A type-erased handle to the same task (what [`crate::all_tasks`]
+    /// returns); it does not cancel the task when dropped.
+    pub fn handle(&self) -> TaskHandle {
+        TaskHandle::from_raw(self.raw().clone())
+    }
+
+    /// Calls `f` soon (not inline) after the task finishes; callbacks run in
+    /// the order they were added, and one added to a finished task is
+    /// scheduled at once.
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) {
+        TaskHandle::add_done_callback_raw(self.raw(), Box::new(f));
+    }
+
+    /// Lets the task run to completion with nobody awaiting it. A panic in
+    /// a detached task is reported to the loop's exception handler.
+    pub fn detach(mut self) {
+        let raw = self.raw.take().expect("Task used after detach");
+        let h = raw.header();
+        h.clear(HANDLE);
+        if h.has(COMPLETE) {
+            if let Some(exec) = executor_of(&raw) {
+                exec.discard_output(&raw);
+            } else {
+                drop(raw.drop_output());
+            }
+        }
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let raw = self.raw();
+        let h = raw.header();
+        if h.has(COMPLETE) {
+            assert!(!h.has(OUTPUT_TAKEN), "Task polled after it returned its output");
+            h.set(OUTPUT_TAKEN);
+            // SAFETY: owner thread (Task is !Send), complete, not yet taken,
+            // and `T` is the output type this task was spawned with.
+            return Poll::Ready(unsafe { raw.take_output::<T>() });
+        }
+        let w = h.join_waker.take();
+        match w {
+            Some(w) if w.will_wake(cx.waker()) => h.join_waker.set(Some(w)),
+            _ => h.join_waker.set(Some(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        let Some(raw) = self.raw.take() else { return };
+        let h = raw.header();
+        h.clear(HANDLE);
+        if !h.has(COMPLETE) {
+            TaskHandle::cancel_raw(&raw);
+        } else if !h.has(OUTPUT_TAKEN) {
+            h.set(OUTPUT_TAKEN);
+            match executor_of(&raw) {
+                Some(exec) => exec.discard_output(&raw),
+                None => drop(raw.drop_output()),
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.raw {
+            Some(raw) => TaskHandle::fmt_raw(raw, f),
+            None => f.write_str("Task(detached)"),
+        }
+    }
+}
+
+/// A type-erased, non-owning handle to a task: name, state, cancellation.
+///
+/// Returned by [`crate::current_task`] and [`crate::all_tasks`] and passed to
+/// done callbacks. Dropping it does not cancel the task.
+#[derive(Clone)]
+pub struct TaskHandle {
+    raw: TaskRef,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+impl TaskHandle {
+    pub(crate) fn from_raw(raw: TaskRef) -> TaskHandle {
+        TaskHandle {
+            raw,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn cancel_raw(raw: &TaskRef) -> bool {
+        match executor_of(raw) {
+            Some(exec) => exec.cancel(raw),
+            None => !raw.header().has(COMPLETE),
+        }
+    }
+
+    fn add_done_callback_raw(raw: &TaskRef, cb: raw::DoneCallback) {
+        if let Some(exec) = executor_of(raw) {
+            exec.add_done_callback(raw, cb);
+        }
+    }
+
+    fn fmt_raw(raw: &TaskRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = raw.header();
+        let state = if h.has(CANCELLED) {
+            "cancelled"
+        } else if h.has(COMPLETE) {
+            "finished"
+        } else {
+            "pending"
+        };
+        write!(f, "<Task {} {state}>", h.name())
+    }
+
+    /// See [`Task::cancel`].
+    pub fn cancel(&self) -> bool {
+        Self::cancel_raw(&self.raw)
+    }
+
+    /// See [`Task::is_done`].
+    pub fn is_done(&self) -> bool {
+        self.raw.header().has(COMPLETE)
+    }
+
+    /// See [`Task::is_cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        self.raw.header().has(CANCELLED)
+    }
+
+    /// See [`Task::name`].
+    pub fn name(&self) -> String {
+        self.raw.header().name()
+    }
+
+    /// See [`Task::add_done_callback`].
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) {
+        Self::add_done_callback_raw(&self.raw, Box::new(f));
+    }
+}
+
+impl PartialEq for TaskHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for TaskHandle {}
+
+impl fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Self::fmt_raw(&self.raw, f)
+    }
+}

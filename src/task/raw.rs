@@ -1,0 +1,416 @@
+//! The raw task: one allocation holding a [`Header`] and the future's stage.
+//!
+//! # Invariants
+//!
+//! - **References.** `Header::refs` counts [`TaskRef`]s: the loop's registry
+//!   holds one until the task completes, the [`crate::Task`] handle one, each
+//!   run-queue entry one, each [`Waker`] one. The allocation is freed when the
+//!   count reaches zero, on whichever thread drops the last reference.
+//! - **Owner thread.** Every field but `refs`, `vtable` and `sched` is a
+//!   `Cell` touched only on the thread that owns the task's loop. Wakers used
+//!   on a foreign thread touch only `refs` and `sched` (they queue the task on
+//!   the loop's remote queue).
+//! - **Nothing `!Send` outlives completion.** The future is dropped on the
+//!   owner thread when the task completes or is cancelled; its output is
+//!   dropped there too (by the handle, or at completion when there is no
+//!   handle); done callbacks are taken at completion. So when a foreign
+//!   thread frees the allocation, only `Send` data is left in it.
+//! - **Stage access.** `stage` is read or written only by the vtable
+//!   functions, on the owner thread, never re-entrantly: `poll`/`cancel` run
+//!   while the task is not `COMPLETE`, `take_output`/`drop_output` only after.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use super::error::JoinError;
+use super::sched::Scheduler;
+
+/// In the run queue (set by whoever pushes it, cleared when it starts running).
+pub(crate) const SCHEDULED: u8 = 1 << 0;
+/// Its future is being polled (set and cleared around `poll`).
+pub(crate) const RUNNING: u8 = 1 << 1;
+/// Finished: output (or `JoinError`) stored, future dropped. Never cleared.
+pub(crate) const COMPLETE: u8 = 1 << 2;
+/// `cancel()` was called; the future is dropped at its next turn.
+pub(crate) const CANCEL_REQUESTED: u8 = 1 << 3;
+/// A `Task<T>` handle exists (cleared by its drop or `detach`).
+pub(crate) const HANDLE: u8 = 1 << 4;
+/// Completed because it was cancelled.
+pub(crate) const CANCELLED: u8 = 1 << 5;
+/// The output was taken by the handle.
+pub(crate) const OUTPUT_TAKEN: u8 = 1 << 6;
+
+/// A done callback, given the finished task.
+pub(crate) type DoneCallback = Box<dyn FnOnce(&super::TaskHandle)>;
+
+/// What running a task did.
+pub(crate) enum Outcome {
+    Pending,
+    /// Completed: the output (or the panic) is stored.
+    Done,
+}
+
+pub(crate) struct Vtable {
+    /// Polls the future (catching panics); on completion stores the output.
+    poll: unsafe fn(NonNull<Header>, &Waker) -> Outcome,
+    /// Drops the future and stores `JoinError::Cancelled`.
+    cancel: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*mut Poll<Result<T, JoinError>>`.
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the output; returns the panic payload if it was a panic.
+    drop_output: unsafe fn(NonNull<Header>) -> Option<Box<dyn Any + Send>>,
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// The type-independent part of a task, first in its allocation.
+#[repr(C)]
+pub(crate) struct Header {
+    refs: AtomicUsize,
+    vtable: &'static Vtable,
+    /// The loop the task belongs to (cross-thread part).
+    pub(crate) sched: Arc<Scheduler>,
+    pub(crate) state: Cell<u8>,
+    /// `Task-N`: N, per loop.
+    pub(crate) number: u64,
+    pub(crate) name: Cell<Option<Box<str>>>,
+    pub(crate) join_waker: Cell<Option<Waker>>,
+    pub(crate) callbacks: Cell<Option<Box<Vec<DoneCallback>>>>,
+    /// Index in the loop's registry of live tasks.
+    pub(crate) registry_key: Cell<usize>,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct TaskCell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// An owned reference to a task (one count of `Header::refs`).
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a TaskRef only lets other threads touch `refs` (atomic) and
+// `sched` (Sync); everything else is reached only on the owner thread (see
+// the module invariants), and the last drop frees only `Send` data.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    /// Allocates a task running `future` with `refs` initial references.
+    pub(crate) fn allocate<F: Future + 'static>(
+        future: F,
+        sched: Arc<Scheduler>,
+        number: u64,
+        name: Option<Box<str>>,
+        state: u8,
+    ) -> TaskRef {
+        let cell = Box::new(TaskCell {
+            header: Header {
+                refs: AtomicUsize::new(1),
+                vtable: &VtableFor::<F>::VTABLE,
+                sched,
+                state: Cell::new(state),
+                number,
+                name: Cell::new(name),
+                join_waker: Cell::new(None),
+                callbacks: Cell::new(None),
+                registry_key: Cell::new(usize::MAX),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        TaskRef {
+            ptr: NonNull::from(Box::leak(cell)).cast(),
+        }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: we hold a reference, so the allocation is live.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// A new waker holding its own reference.
+    pub(crate) fn waker(&self) -> Waker {
+        self.header().inc_ref();
+        // SAFETY: the vtable's functions treat the data pointer as a counted
+        // `TaskRef`, and we just added the count this waker owns.
+        unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast(), &WAKER_VTABLE)) }
+    }
+
+    /// Polls the future with a waker borrowing this reference.
+    ///
+    /// Owner thread only; the task must not be `COMPLETE`.
+    pub(crate) fn poll(&self) -> Outcome {
+        // A waker that borrows our reference: never dropped, only cloned.
+        // SAFETY: `self` keeps the task alive for the whole poll; wrapping in
+        // ManuallyDrop means the borrowed count is never released.
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast(), &WAKER_VTABLE))
+        });
+        // SAFETY: owner thread, not COMPLETE (the caller's contract), and no
+        // other stage access is live (module invariant "Stage access").
+        unsafe { (self.header().vtable.poll)(self.ptr, &waker) }
+    }
+
+    /// Drops the future and records cancellation. Owner thread, not COMPLETE.
+    pub(crate) fn cancel_now(&self) {
+        // SAFETY: as for `poll`.
+        unsafe { (self.header().vtable.cancel)(self.ptr) }
+    }
+
+    /// Moves the output out. Owner thread; `COMPLETE` and not yet taken; `T`
+    /// must be the task's output type.
+    pub(crate) unsafe fn take_output<T>(&self) -> Result<T, JoinError> {
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: the caller guarantees the type and the state.
+        unsafe { (self.header().vtable.take_output)(self.ptr, (&mut out as *mut Poll<_>).cast()) };
+        match out {
+            Poll::Ready(r) => r,
+            Poll::Pending => unreachable!("take_output always writes Ready"),
+        }
+    }
+
+    /// Drops a completed task's output; returns a panic payload it held.
+    /// Owner thread; `COMPLETE`.
+    pub(crate) fn drop_output(&self) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: owner thread and COMPLETE (the caller's contract).
+        unsafe { (self.header().vtable.drop_output)(self.ptr) }
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> Self {
+        self.header().inc_ref();
+        TaskRef { ptr: self.ptr }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one count; `release` frees at zero.
+        unsafe { release(self.ptr) }
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Header {
+    fn inc_ref(&self) {
+        // Relaxed, as in `Arc::clone`: a new reference is made from an
+        // existing one, which already keeps the task alive.
+        if self.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+
+    pub(crate) fn has(&self, bits: u8) -> bool {
+        self.state.get() & bits != 0
+    }
+
+    pub(crate) fn set(&self, bits: u8) {
+        self.state.set(self.state.get() | bits);
+    }
+
+    pub(crate) fn clear(&self, bits: u8) {
+        self.state.set(self.state.get() & !bits);
+    }
+
+    /// The task's name: given, or `Task-N`.
+    pub(crate) fn name(&self) -> String {
+        let name = self.name.take();
+        let s = match &name {
+            Some(n) => n.to_string(),
+            None => format!("Task-{}", self.number),
+        };
+        self.name.set(name);
+        s
+    }
+}
+
+/// Releases one reference, freeing the task at zero.
+///
+/// # Safety
+///
+/// The caller owns one count of `ptr`'s references.
+unsafe fn release(ptr: NonNull<Header>) {
+    // SAFETY: the caller's count keeps the header alive until fetch_sub.
+    let header = unsafe { ptr.as_ref() };
+    if header.refs.fetch_sub(1, Ordering::Release) == 1 {
+        // Synchronise with every other release before freeing (as `Arc`).
+        fence(Ordering::Acquire);
+        // SAFETY: the count reached zero: nobody else can reach the task.
+        unsafe { (header.vtable.dealloc)(ptr) }
+    }
+}
+
+struct VtableFor<F>(std::marker::PhantomData<F>);
+
+impl<F: Future + 'static> VtableFor<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: poll::<F>,
+        cancel: cancel::<F>,
+        take_output: take_output::<F>,
+        drop_output: drop_output::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+/// # Safety
+///
+/// `ptr` is a live `TaskCell<F>`; see `TaskRef::poll`.
+unsafe fn poll<F: Future>(ptr: NonNull<Header>, waker: &Waker) -> Outcome {
+    // SAFETY: the header is the first field of a `TaskCell<F>` (repr(C)).
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: exclusive stage access per the module invariant.
+    let stage = unsafe { &mut *cell.stage.get() };
+    let Stage::Running(fut) = stage else {
+        unreachable!("a task is polled only while running")
+    };
+    let mut cx = Context::from_waker(waker);
+    // SAFETY: the future lives inside a heap allocation that never moves
+    // and is dropped in place (by `finish`) before the allocation is freed.
+    let fut = unsafe { Pin::new_unchecked(fut) };
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
+        Ok(Poll::Pending) => Outcome::Pending,
+        Ok(Poll::Ready(v)) => {
+            finish(stage, Ok(v));
+            Outcome::Done
+        }
+        Err(payload) => {
+            finish(stage, Err(JoinError::panicked(payload)));
+            Outcome::Done
+        }
+    }
+}
+
+/// Drops the future in place (catching a panicking `Drop`) and stores `out`.
+fn finish<F: Future>(stage: &mut Stage<F>, out: Result<F::Output, JoinError>) {
+    let old = std::mem::replace(stage, Stage::Consumed);
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
+    *stage = Stage::Finished(match (out, dropped) {
+        // A panic in the future's Drop is still a panic of the task.
+        (Ok(_), Err(p)) => Err(JoinError::panicked(p)),
+        (out, _) => out,
+    });
+}
+
+/// # Safety
+///
+/// As for [`poll`].
+unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: exclusive stage access per the module invariant.
+    let stage = unsafe { &mut *cell.stage.get() };
+    // A panic while dropping the cancelled future is recorded as a panic.
+    finish_cancelled(stage);
+}
+
+fn finish_cancelled<F: Future>(stage: &mut Stage<F>) {
+    let old = std::mem::replace(stage, Stage::Consumed);
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
+    *stage = Stage::Finished(Err(match dropped {
+        Ok(()) => JoinError::cancelled(),
+        Err(p) => JoinError::panicked(p),
+    }));
+}
+
+/// # Safety
+///
+/// `ptr` is a live, COMPLETE `TaskCell<F>` whose output was not taken; `dst`
+/// points at a `Poll<Result<F::Output, JoinError>>`.
+unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: exclusive stage access per the module invariant.
+    let stage = unsafe { &mut *cell.stage.get() };
+    match std::mem::replace(stage, Stage::Consumed) {
+        Stage::Finished(out) => {
+            // SAFETY: the caller guarantees `dst`'s type.
+            unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(out) };
+        }
+        _ => unreachable!("output taken twice or before completion"),
+    }
+}
+
+/// # Safety
+///
+/// `ptr` is a live, COMPLETE `TaskCell<F>`; owner thread.
+unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) -> Option<Box<dyn Any + Send>> {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: exclusive stage access per the module invariant.
+    let stage = unsafe { &mut *cell.stage.get() };
+    match std::mem::replace(stage, Stage::Consumed) {
+        Stage::Finished(Err(e)) => e.try_into_panic().ok(),
+        other => {
+            // A panicking Drop of the output has nobody to report to but the
+            // loop's exception handler: surface it as that payload.
+            catch_unwind(AssertUnwindSafe(move || drop(other))).err()
+        }
+    }
+}
+
+/// # Safety
+///
+/// `ptr` is a `TaskCell<F>` whose reference count just reached zero.
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: allocated by `Box::new(TaskCell<F>)` in `allocate`; nobody else
+    // holds a reference.
+    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is the header of a task this waker keeps alive.
+    let header = unsafe { &*data.cast::<Header>() };
+    header.inc_ref();
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: the waker owns one reference, which moves into the TaskRef.
+    let task = TaskRef {
+        ptr: unsafe { NonNull::new_unchecked(data as *mut Header) },
+    };
+    Scheduler::wake(task);
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker keeps the task alive; we take a new reference.
+    let header = unsafe { &*data.cast::<Header>() };
+    header.inc_ref();
+    let task = TaskRef {
+        // SAFETY: `data` is non-null (it came from a NonNull).
+        ptr: unsafe { NonNull::new_unchecked(data as *mut Header) },
+    };
+    Scheduler::wake(task);
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the waker owns one reference.
+    unsafe { release(NonNull::new_unchecked(data as *mut Header)) }
+}

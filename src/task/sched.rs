@@ -1,0 +1,534 @@
+//! The run queue: [`Executor`] (owner thread) and [`Scheduler`] (any thread).
+//!
+//! A loop's ready queue holds tasks, callbacks (`call_soon`) and the marker of
+//! the future passed to `run_until_complete`, in the FIFO order they became
+//! ready (asyncio's single ready deque). Wakes on the owner thread push
+//! straight onto it; wakes on other threads push onto [`Scheduler`]'s remote
+//! queue and write the loop's eventfd only if the loop is parked.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::raw::{
+    CANCEL_REQUESTED, CANCELLED, COMPLETE, HANDLE, Header, Outcome, RUNNING, SCHEDULED, TaskRef,
+};
+use super::report::{ExceptionContext, Handler};
+use super::{Task, TaskHandle};
+use crate::sys::thread_token;
+
+/// A `call_soon`-style callback; cancellable until it runs.
+pub(crate) struct Callback {
+    f: Cell<Option<Box<dyn FnOnce()>>>,
+    cancelled: Cell<bool>,
+}
+
+impl Callback {
+    pub(crate) fn new(f: Box<dyn FnOnce()>) -> Rc<Callback> {
+        Rc::new(Callback {
+            f: Cell::new(Some(f)),
+            cancelled: Cell::new(false),
+        })
+    }
+
+    /// Cancels the callback; returns false if it already ran or was cancelled.
+    pub(crate) fn cancel(&self) -> bool {
+        let had = self.f.take().is_some();
+        self.cancelled.set(true);
+        had
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn run_for_test(&self) {
+        if let Some(f) = self.f.take() {
+            f();
+        }
+    }
+}
+
+/// An entry of the ready queue.
+pub(crate) enum Runnable {
+    Task(TaskRef),
+    Callback(Rc<Callback>),
+    /// The future given to `run_until_complete` was woken.
+    Main,
+}
+
+/// Work queued from foreign threads.
+pub(crate) enum Remote {
+    Task(TaskRef),
+    Main,
+}
+
+/// The part of a loop other threads may touch. Shared by `Arc`.
+pub(crate) struct Scheduler {
+    /// [`thread_token`] of the loop's thread.
+    owner: usize,
+    /// The loop's executor; non-null from creation until the loop starts
+    /// dropping. Dereferenced only on the owner thread, which is also the
+    /// only thread that nulls it (before freeing the executor).
+    local: AtomicPtr<Executor>,
+    remote: Mutex<Vec<Remote>>,
+    remote_pending: AtomicBool,
+    /// The loop is (about to be) blocked in `io_uring_enter`.
+    parked: AtomicBool,
+    closed: AtomicBool,
+    wake_fd: Arc<OwnedFd>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(wake_fd: Arc<OwnedFd>) -> Arc<Scheduler> {
+        Arc::new(Scheduler {
+            owner: thread_token(),
+            local: AtomicPtr::new(std::ptr::null_mut()),
+            remote: Mutex::new(Vec::new()),
+            remote_pending: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            wake_fd,
+        })
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The executor pointer; dereference only on the owner thread.
+    pub(crate) fn local_ptr(&self) -> *mut Executor {
+        self.local.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_owner_thread(&self) -> bool {
+        thread_token() == self.owner
+    }
+
+    /// Wakes `task`: onto its loop's ready queue on the owner thread, else
+    /// onto the remote queue.
+    pub(crate) fn wake(task: TaskRef) {
+        let sched = &task.header().sched;
+        if sched.is_owner_thread() {
+            let exec = sched.local.load(Ordering::Acquire);
+            if !exec.is_null() {
+                // SAFETY: non-null and we are on the owner thread, the only
+                // one that frees the executor, and it nulls this first.
+                unsafe { &*exec }.schedule(task);
+            }
+            // A dead loop: the task can never run again; drop the reference.
+        } else {
+            let sched = sched.clone();
+            sched.push_remote(Remote::Task(task));
+        }
+    }
+
+    fn push_remote(&self, item: Remote) {
+        self.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(item);
+        // SeqCst pairs with `park`: either the loop sees `remote_pending`
+        // before it sleeps, or we see `parked` and write the eventfd.
+        self.remote_pending.store(true, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            crate::sys::eventfd_signal(&self.wake_fd);
+        }
+    }
+
+    /// Marks the loop parked; false (and not parked) if remote work is
+    /// already waiting, in which case the loop must not block.
+    pub(crate) fn park(&self) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        if self.remote_pending.load(Ordering::SeqCst) {
+            self.parked.store(false, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parked.store(false, Ordering::Relaxed);
+    }
+
+    /// A waker for the future run by `run_until_complete`.
+    pub(crate) fn main_waker(self: &Arc<Self>) -> Waker {
+        let data = Arc::into_raw(self.clone()).cast::<()>();
+        // SAFETY: the vtable treats `data` as an `Arc<Scheduler>` it owns,
+        // created by `Arc::into_raw` just above.
+        unsafe { Waker::from_raw(RawWaker::new(data, &MAIN_WAKER_VTABLE)) }
+    }
+
+    fn wake_main(&self) {
+        if self.is_owner_thread() {
+            let exec = self.local.load(Ordering::Acquire);
+            if !exec.is_null() {
+                // SAFETY: as in `wake`.
+                unsafe { &*exec }.schedule_main();
+            }
+        } else {
+            self.push_remote(Remote::Main);
+        }
+    }
+}
+
+static MAIN_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |data| {
+        // SAFETY: `data` came from `Arc::into_raw`; the waker owns a count.
+        unsafe { Arc::increment_strong_count(data.cast::<Scheduler>()) };
+        RawWaker::new(data, &MAIN_WAKER_VTABLE)
+    },
+    |data| {
+        // SAFETY: the waker's count moves into this Arc, dropped at the end.
+        let sched = unsafe { Arc::from_raw(data.cast::<Scheduler>()) };
+        sched.wake_main();
+    },
+    |data| {
+        // SAFETY: the waker keeps the Arc alive for this call.
+        unsafe { &*data.cast::<Scheduler>() }.wake_main();
+    },
+    |data| {
+        // SAFETY: the waker owns one count.
+        drop(unsafe { Arc::from_raw(data.cast::<Scheduler>()) });
+    },
+);
+
+/// Options for running tasks (debug mode).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DebugOptions {
+    pub(crate) enabled: bool,
+    pub(crate) slow_callback: Duration,
+}
+
+/// The owner-thread half of a loop's task machinery.
+pub(crate) struct Executor {
+    pub(crate) sched: Arc<Scheduler>,
+    ready: RefCell<VecDeque<Runnable>>,
+    main_queued: Cell<bool>,
+    /// Every task not yet complete (one reference each).
+    registry: RefCell<Slab<TaskRef>>,
+    next_number: Cell<u64>,
+    current: Cell<Option<NonNull<Header>>>,
+    handler: RefCell<Option<Handler>>,
+    debug: Cell<DebugOptions>,
+}
+
+impl Executor {
+    /// A new executor. [`Executor::attach`] must be called once it has its
+    /// final address.
+    pub(crate) fn new(sched: Arc<Scheduler>, debug: DebugOptions) -> Executor {
+        Executor {
+            sched,
+            ready: RefCell::new(VecDeque::with_capacity(256)),
+            main_queued: Cell::new(false),
+            registry: RefCell::new(Slab::with_capacity(64)),
+            next_number: Cell::new(1),
+            current: Cell::new(None),
+            handler: RefCell::new(None),
+            debug: Cell::new(debug),
+        }
+    }
+
+    /// Publishes this executor's address to wakers.
+    ///
+    /// # Safety
+    ///
+    /// `self` must not move until [`Executor::detach`] has been called, and
+    /// `detach` must be called (on this thread) before it is freed.
+    pub(crate) unsafe fn attach(&self) {
+        self.sched
+            .local
+            .store(self as *const Executor as *mut Executor, Ordering::Release);
+    }
+
+    /// Unpublishes the executor: later wakes are dropped.
+    pub(crate) fn detach(&self) {
+        self.sched
+            .local
+            .store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    pub(crate) fn set_debug(&self, debug: DebugOptions) {
+        self.debug.set(debug);
+    }
+
+    pub(crate) fn debug(&self) -> DebugOptions {
+        self.debug.get()
+    }
+
+    pub(crate) fn set_handler(&self, handler: Option<Handler>) {
+        *self.handler.borrow_mut() = handler;
+    }
+
+    /// Sends `ctx` to the exception handler (or the default one).
+    pub(crate) fn report(&self, ctx: &ExceptionContext) {
+        let handler = self.handler.borrow().clone();
+        match handler {
+            Some(h) => {
+                if catch_unwind(AssertUnwindSafe(|| h(ctx))).is_err() {
+                    eprintln!("ringloop: the exception handler panicked while handling: {ctx}");
+                }
+            }
+            None => super::report::default_handler(ctx),
+        }
+    }
+
+    /// Creates a task and queues it (it runs after everything already ready).
+    pub(crate) fn spawn<F>(&self, future: F, name: Option<Box<str>>) -> Task<F::Output>
+    where
+        F: std::future::Future + 'static,
+    {
+        let number = self.next_number.get();
+        self.next_number.set(number + 1);
+        let task = TaskRef::allocate(future, self.sched.clone(), number, name, SCHEDULED | HANDLE);
+        let key = self.registry.borrow_mut().insert(task.clone());
+        task.header().registry_key.set(key);
+        self.ready.borrow_mut().push_back(Runnable::Task(task.clone()));
+        Task::from_raw(task)
+    }
+
+    /// Queues `task` unless it is queued already or complete. Owner thread.
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        let h = task.header();
+        if h.has(SCHEDULED | COMPLETE) {
+            return;
+        }
+        h.set(SCHEDULED);
+        self.ready.borrow_mut().push_back(Runnable::Task(task));
+    }
+
+    pub(crate) fn schedule_main(&self) {
+        if !self.main_queued.replace(true) {
+            self.ready.borrow_mut().push_back(Runnable::Main);
+        }
+    }
+
+    pub(crate) fn call_soon(&self, cb: Rc<Callback>) {
+        self.ready.borrow_mut().push_back(Runnable::Callback(cb));
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    /// Moves work queued by other threads onto the ready queue.
+    pub(crate) fn drain_remote(&self) {
+        // A plain load first: the common case (nothing) costs no RMW.
+        if !self.sched.remote_pending.load(Ordering::Relaxed)
+            || !self.sched.remote_pending.swap(false, Ordering::Acquire)
+        {
+            return;
+        }
+        let items = std::mem::take(
+            &mut *self.sched.remote.lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        for item in items {
+            match item {
+                Remote::Task(t) => self.schedule(t),
+                Remote::Main => self.schedule_main(),
+            }
+        }
+    }
+
+    /// Requests cancellation of `task` (see [`crate::Task::cancel`]).
+    pub(crate) fn cancel(&self, task: &TaskRef) -> bool {
+        let h = task.header();
+        if h.has(COMPLETE) {
+            return false;
+        }
+        h.set(CANCEL_REQUESTED);
+        if !h.has(RUNNING) {
+            self.schedule(task.clone());
+        }
+        true
+    }
+
+    /// Runs everything that was ready when the call began (asyncio's
+    /// `_run_once`); things made ready meanwhile wait for the next call.
+    /// `main` polls the `run_until_complete` future when its marker comes up.
+    pub(crate) fn run_ready(&self, main: &mut dyn FnMut()) {
+        let n = self.ready.borrow().len();
+        for _ in 0..n {
+            let Some(item) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            match item {
+                Runnable::Task(t) => self.run_task(t),
+                Runnable::Callback(cb) => self.run_callback(&cb),
+                Runnable::Main => {
+                    self.main_queued.set(false);
+                    main();
+                }
+            }
+        }
+    }
+
+    fn run_callback(&self, cb: &Callback) {
+        if let Some(f) = cb.f.take() {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                self.report(&ExceptionContext::callback_panicked(p));
+            }
+        }
+    }
+
+    fn run_task(&self, task: TaskRef) {
+        let h = task.header();
+        h.clear(SCHEDULED);
+        if h.has(COMPLETE) {
+            return;
+        }
+        let prev = self.current.replace(Some(task.ptr()));
+        let outcome = if h.has(CANCEL_REQUESTED) {
+            task.cancel_now();
+            h.set(CANCELLED);
+            Outcome::Done
+        } else {
+            h.set(RUNNING);
+            let debug = self.debug.get();
+            let started = debug.enabled.then(Instant::now);
+            let outcome = task.poll();
+            h.clear(RUNNING);
+            if let Some(t0) = started {
+                let took = t0.elapsed();
+                if took >= debug.slow_callback {
+                    self.report(&ExceptionContext::slow_poll(h.name(), took));
+                }
+            }
+            outcome
+        };
+        self.current.set(prev);
+        match outcome {
+            Outcome::Done => self.complete(&task),
+            Outcome::Pending => {
+                if h.has(CANCEL_REQUESTED) {
+                    self.schedule(task);
+                }
+            }
+        }
+    }
+
+    /// Marks `task` complete: wakes its awaiter, schedules its done
+    /// callbacks, drops its output if nobody can take it.
+    fn complete(&self, task: &TaskRef) {
+        let h = task.header();
+        h.set(COMPLETE);
+        let key = h.registry_key.get();
+        let removed = self.registry.borrow_mut().try_remove(key);
+        if let Some(w) = h.join_waker.take() {
+            w.wake();
+        }
+        if let Some(cbs) = h.callbacks.take() {
+            let handle = TaskHandle::from_raw(task.clone());
+            for cb in cbs.into_iter() {
+                let handle = handle.clone();
+                self.call_soon(Callback::new(Box::new(move || cb(&handle))));
+            }
+        }
+        if !h.has(HANDLE) {
+            self.discard_output(task);
+        }
+        drop(removed);
+    }
+
+    /// Drops a finished task's output that nobody will take, reporting a
+    /// panic nobody retrieved (asyncio: "Task exception was never retrieved").
+    pub(crate) fn discard_output(&self, task: &TaskRef) {
+        if let Some(payload) = task.drop_output() {
+            self.report(&ExceptionContext::never_retrieved(
+                task.header().name(),
+                &payload,
+            ));
+        }
+    }
+
+    /// Adds a done callback, or schedules it at once if the task is done.
+    pub(crate) fn add_done_callback(&self, task: &TaskRef, cb: super::raw::DoneCallback) {
+        let h = task.header();
+        if h.has(COMPLETE) {
+            let handle = TaskHandle::from_raw(task.clone());
+            self.call_soon(Callback::new(Box::new(move || cb(&handle))));
+            return;
+        }
+        let mut v = h.callbacks.take().unwrap_or_default();
+        v.push(cb);
+        h.callbacks.set(Some(v));
+    }
+
+    /// The task being polled, if any.
+    pub(crate) fn current(&self) -> Option<TaskHandle> {
+        let ptr = self.current.get()?;
+        let registry = self.registry.borrow();
+        // SAFETY: `current` is set only while the task is being run, and
+        // the run holds a reference; find that reference to clone it.
+        let h = unsafe { ptr.as_ref() };
+        registry
+            .get(h.registry_key.get())
+            .filter(|t| t.ptr() == ptr)
+            .map(|t| TaskHandle::from_raw(t.clone()))
+    }
+
+    /// Every task not yet done.
+    pub(crate) fn all(&self) -> Vec<TaskHandle> {
+        self.registry
+            .borrow()
+            .iter()
+            .map(|(_, t)| TaskHandle::from_raw(t.clone()))
+            .collect()
+    }
+
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.registry.borrow().len()
+    }
+
+    /// Cancels every live task *now* (drops their futures) and clears the
+    /// ready queue. Used when the loop closes or is dropped.
+    pub(crate) fn cancel_all_now(&self) {
+        loop {
+            let tasks: Vec<TaskRef> = self.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+            if tasks.is_empty() {
+                break;
+            }
+            for t in tasks {
+                let h = t.header();
+                if !h.has(COMPLETE) && !h.has(RUNNING) {
+                    h.set(CANCEL_REQUESTED);
+                    t.cancel_now();
+                    h.set(CANCELLED);
+                    self.complete(&t);
+                }
+            }
+        }
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        drop(ready);
+        self.main_queued.set(false);
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("ready", &self.ready.borrow().len())
+            .field("tasks", &self.registry.borrow().len())
+            .finish()
+    }
+}

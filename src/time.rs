@@ -1,0 +1,253 @@
+//! Sleeping and timers: [`sleep`], [`sleep_until`], [`interval`],
+//! [`yield_now`].
+//!
+//! Deadlines live in the loop's user-space timer heap; the loop's only
+//! kernel timer is its `io_uring_enter` wait for the nearest one, so
+//! resolution is the kernel's hrtimer (microseconds) and cancelling a sleep
+//! (dropping it) costs no syscall.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use std::time::Instant;
+
+use crate::runtime::timers::TimerKey;
+use crate::runtime::with_current;
+
+/// `now + d`, saturating at a deadline centuries away.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 100))
+}
+
+/// Waits until `duration` has passed (asyncio's `sleep`).
+///
+/// `sleep(Duration::ZERO)` yields exactly once: every task that was ready
+/// runs before the sleeper resumes (SEMANTICS S1). A sleep never completes
+/// before its duration has passed (S2); dropping it disarms its timer with
+/// no syscall and no later wake-up (S3).
+///
+/// # Panics
+///
+/// Polling it outside a running ringloop loop panics.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// ringloop::run(async {
+///     let t0 = Instant::now();
+///     ringloop::sleep(Duration::from_millis(2)).await;
+///     assert!(t0.elapsed() >= Duration::from_millis(2));
+/// })
+/// .unwrap();
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep::new(deadline_after(duration))
+}
+
+/// Waits until `deadline`. A deadline already past yields once.
+///
+/// # Panics
+///
+/// Polling it outside a running ringloop loop panics.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(deadline)
+}
+
+/// Yields to the loop once: every task that was ready runs first.
+pub fn yield_now() -> Sleep {
+    Sleep::new(Instant::now())
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: Instant,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    New,
+    /// Registered with loop `loop_id`'s timers.
+    Armed {
+        loop_id: u64,
+        key: TimerKey,
+    },
+    /// The deadline had passed at the first poll: yielded once.
+    Yielded,
+    Done,
+}
+
+impl Sleep {
+    fn new(deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            state: State::New,
+        }
+    }
+
+    /// When the sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (asyncio's `Timeout.reschedule`); the sleep re-arms
+    /// at its next poll.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.disarm();
+        self.deadline = deadline;
+        self.state = State::New;
+    }
+
+    fn disarm(&mut self) {
+        if let State::Armed { loop_id, key } = self.state {
+            with_current(|l| {
+                if l.id == loop_id {
+                    l.timers.borrow_mut().remove(key);
+                }
+            });
+            self.state = State::Done;
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        match this.state {
+            State::Done => Poll::Ready(()),
+            State::Yielded => {
+                this.state = State::Done;
+                Poll::Ready(())
+            }
+            State::New => {
+                if this.deadline <= Instant::now() {
+                    this.state = State::Yielded;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let deadline = this.deadline;
+                let armed = with_current(|l| {
+                    let key = l
+                        .timers
+                        .borrow_mut()
+                        .insert_waker(deadline, cx.waker().clone());
+                    State::Armed { loop_id: l.id, key }
+                });
+                this.state = armed.expect("ringloop::sleep polled outside a running ringloop event loop");
+                Poll::Pending
+            }
+            State::Armed { loop_id, key } => {
+                let polled = with_current(|l| {
+                    (l.id == loop_id).then(|| l.timers.borrow_mut().poll(key, cx))
+                });
+                match polled {
+                    Some(Some(Poll::Ready(()))) => {
+                        this.state = State::Done;
+                        Poll::Ready(())
+                    }
+                    Some(Some(Poll::Pending)) => Poll::Pending,
+                    // Polled from another loop than the one it was armed on:
+                    // re-arm here.
+                    _ => {
+                        this.state = State::New;
+                        Pin::new(this).poll(cx)
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+/// What an [`Interval`] does when a tick is late (the loop was busy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissedTicks {
+    /// Fire the missed ticks back to back until caught up (the default).
+    #[default]
+    Burst,
+    /// Restart the period from the late tick.
+    Delay,
+    /// Skip the missed ticks; keep the original phase.
+    Skip,
+}
+
+/// Ticks every `period`; the first tick completes at once.
+///
+/// # Panics
+///
+/// If `period` is zero.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// ringloop::run(async {
+///     let mut every = ringloop::interval(Duration::from_millis(1));
+///     let first = every.tick().await;
+///     let second = every.tick().await;
+///     assert!(second - first >= Duration::from_millis(1));
+/// })
+/// .unwrap();
+/// ```
+pub fn interval(period: Duration) -> Interval {
+    assert!(!period.is_zero(), "interval period must be non-zero");
+    Interval {
+        period,
+        next: Instant::now(),
+        missed: MissedTicks::Burst,
+    }
+}
+
+/// The stream of ticks made by [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    next: Instant,
+    missed: MissedTicks,
+}
+
+impl Interval {
+    /// Sets what happens to late ticks.
+    pub fn set_missed_ticks(&mut self, missed: MissedTicks) {
+        self.missed = missed;
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Waits for the next tick and returns when it was due. Cancel-safe:
+    /// dropping the future loses no tick.
+    pub async fn tick(&mut self) -> Instant {
+        if self.next > Instant::now() {
+            sleep_until(self.next).await;
+        }
+        let due = self.next;
+        let now = Instant::now();
+        self.next = match self.missed {
+            MissedTicks::Burst => due + self.period,
+            MissedTicks::Delay => now + self.period,
+            MissedTicks::Skip => {
+                let late = now.saturating_duration_since(due).as_nanos();
+                let periods = late / self.period.as_nanos() + 1;
+                due + self.period * u32::try_from(periods).unwrap_or(u32::MAX)
+            }
+        };
+        due
+    }
+}
