@@ -188,7 +188,10 @@ impl<T: 'static> Promise<T> {
 
     /// Whether the promise was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        matches!(*self.state.borrow(), State::Done(Err(PromiseError::Cancelled)))
+        matches!(
+            *self.state.borrow(),
+            State::Done(Err(PromiseError::Cancelled))
+        )
     }
 
     /// The result, if done (F2).

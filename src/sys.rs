@@ -4,7 +4,7 @@
 //! this module calls `libc` for a syscall directly.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Creates a non-blocking, close-on-exec eventfd (`eventfd(2)`).
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
@@ -32,7 +32,7 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) {
 /// and by ops that need a kernel object that never becomes ready by itself.
 #[cfg(test)]
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
+    let mut fds = [0 as std::os::fd::RawFd; 2];
     // SAFETY: `fds` is a writable array of two c_ints, as pipe2 requires.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());

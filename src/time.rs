@@ -142,7 +142,8 @@ impl Future for Sleep {
                         .insert_waker(deadline, cx.waker().clone());
                     State::Armed { loop_id: l.id, key }
                 });
-                this.state = armed.expect("ringloop::sleep polled outside a running ringloop event loop");
+                this.state =
+                    armed.expect("ringloop::sleep polled outside a running ringloop event loop");
                 Poll::Pending
             }
             State::Armed { loop_id, key } => {

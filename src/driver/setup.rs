@@ -89,7 +89,9 @@ pub(crate) fn build(cfg: &RingConfig) -> io::Result<(IoUring, Applied)> {
                 ring.submitter().register_probe(&mut probe).map_err(|e| {
                     io::Error::new(
                         e.kind(),
-                        format!("ringloop: IORING_REGISTER_PROBE failed ({e}); Linux 5.6+ is required"),
+                        format!(
+                            "ringloop: IORING_REGISTER_PROBE failed ({e}); Linux 5.6+ is required"
+                        ),
                     )
                 })?;
                 if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {

@@ -164,7 +164,11 @@ fn cancel_before_submit_drops_buffer_once() {
     let queued = Op::submit(&d, Read::new(r.clone(), DropBuf::new(8, &drops), u64::MAX)).unwrap();
     assert!(!d.borrow().ops[queued.key_for_test().index as usize].pushed);
     drop(queued);
-    assert_eq!(drops.get(), 1, "an op the kernel never saw is freed at once");
+    assert_eq!(
+        drops.get(),
+        1,
+        "an op the kernel never saw is freed at once"
+    );
     drop(blockers);
     assert_eq!(drops.get(), 1, "in-flight buffers stay with the driver");
     wait_until_idle(&d);
@@ -198,7 +202,10 @@ fn cancel_after_completion_drops_buffer_once() {
     let op = Op::submit(&d, Read::new(r, DropBuf::new(8, &drops), u64::MAX)).unwrap();
     let key = op.key_for_test();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !matches!(d.borrow().ops[key.index as usize].life, Lifecycle::Completed(_)) {
+    while !matches!(
+        d.borrow().ops[key.index as usize].life,
+        Lifecycle::Completed(_)
+    ) {
         assert!(Instant::now() < deadline);
         turn(&d, Wait::For(Duration::from_millis(10)));
     }
@@ -221,7 +228,9 @@ fn dropping_driver_with_1024_ops_in_flight_is_bounded() {
                 Op::submit(&d, Read::new(r.clone(), DropBuf::new(8, &drops), u64::MAX)).unwrap(),
             ) as Box<dyn std::any::Any>);
         } else {
-            ops.push(Box::new(Op::submit(&d, Timeout::new(Duration::from_secs(3600))).unwrap()));
+            ops.push(Box::new(
+                Op::submit(&d, Timeout::new(Duration::from_secs(3600))).unwrap(),
+            ));
         }
     }
     turn(&d, Wait::No);
@@ -229,8 +238,16 @@ fn dropping_driver_with_1024_ops_in_flight_is_bounded() {
     assert_eq!(drops.get(), 0);
     let t0 = Instant::now();
     drop(Rc::try_unwrap(d).ok().expect("sole owner"));
-    assert!(t0.elapsed() < SHUTDOWN_GRACE, "shutdown took {:?}", t0.elapsed());
-    assert_eq!(drops.get(), 512, "every abandoned buffer freed after its CQE");
+    assert!(
+        t0.elapsed() < SHUTDOWN_GRACE,
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        drops.get(),
+        512,
+        "every abandoned buffer freed after its CQE"
+    );
 }
 
 #[test]
@@ -242,12 +259,17 @@ fn small_ring_completes_50_concurrent_and_600_queued() {
     let mut timeouts: Vec<_> = (0..50)
         .map(|_| Some(Op::submit(&d, Timeout::new(Duration::from_millis(1))).unwrap()))
         .collect();
-    let mut nops: Vec<_> = (0..600).map(|_| Some(Op::submit(&d, Nop).unwrap())).collect();
+    let mut nops: Vec<_> = (0..600)
+        .map(|_| Some(Op::submit(&d, Nop).unwrap()))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut done = 0;
     while done < 650 {
         assert!(Instant::now() < deadline, "only {done} of 650 completed");
-        assert!(d.borrow().ops_in_kernel <= 4, "in-flight ops exceeded the CQ");
+        assert!(
+            d.borrow().ops_in_kernel <= 4,
+            "in-flight ops exceeded the CQ"
+        );
         turn(&d, Wait::For(Duration::from_millis(5)));
         for slot in timeouts.iter_mut().chain(std::iter::empty()) {
             if let Some(op) = slot {
@@ -291,7 +313,10 @@ fn late_or_duplicate_cqe_never_completes_a_new_op() {
     // A duplicate of the old CQE arrives late.
     d.borrow_mut().complete(old_key.user_data(), 0, 0);
     assert_eq!(d.borrow().stats().stale_cqes, 1);
-    assert!(poll(&mut new, &w).is_pending(), "the new op was completed by a stale CQE");
+    assert!(
+        poll(&mut new, &w).is_pending(),
+        "the new op was completed by a stale CQE"
+    );
     drop(new);
     wait_until_idle(&d);
 }
@@ -322,7 +347,11 @@ fn idle_turn_makes_no_syscall() {
     for _ in 0..1000 {
         turn(&d, Wait::No);
     }
-    assert_eq!(d.borrow().stats().enters, before, "a turn with nothing to do entered the kernel");
+    assert_eq!(
+        d.borrow().stats().enters,
+        before,
+        "a turn with nothing to do entered the kernel"
+    );
 }
 
 #[test]

@@ -14,11 +14,6 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Local>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
-/// The loop running on this thread, if any.
-pub(crate) fn current() -> Option<Rc<Local>> {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
 /// Makes `local` the running loop until dropped (restoring none).
 pub(crate) struct Running {
     local: Rc<Local>,

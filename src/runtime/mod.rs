@@ -31,7 +31,7 @@ pub use builder::Builder;
 pub use error::RuntimeError;
 pub use handle::{CallbackHandle, Handle};
 
-pub(crate) use context::{current, with_current};
+pub(crate) use context::with_current;
 
 use crate::driver::{Driver, Wait};
 use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
@@ -387,8 +387,7 @@ impl EventLoop {
         name: impl Into<String>,
         future: F,
     ) -> Result<Task<F::Output>, RuntimeError> {
-        self.local
-            .spawn(future, Some(name.into().into_boxed_str()))
+        self.local.spawn(future, Some(name.into().into_boxed_str()))
     }
 
     /// Schedules `f` to run on the next iteration, after everything already
@@ -454,9 +453,7 @@ impl EventLoop {
     /// Turns debug mode on or off (see [`Builder::debug`]).
     pub fn set_debug(&self, enabled: bool) {
         let d = self.local.exec.debug();
-        self.local
-            .exec
-            .set_debug(DebugOptions { enabled, ..d });
+        self.local.exec.set_debug(DebugOptions { enabled, ..d });
     }
 
     /// Whether debug mode is on.

@@ -126,11 +126,8 @@ impl Timers {
 
     fn compact(&mut self) {
         let slots = &self.slots;
-        self.heap.retain(|Reverse(e)| {
-            slots
-                .get(e.index as usize)
-                .is_some_and(|s| s.seq == e.seq)
-        });
+        self.heap
+            .retain(|Reverse(e)| slots.get(e.index as usize).is_some_and(|s| s.seq == e.seq));
         self.stale = 0;
     }
 
@@ -238,7 +235,10 @@ mod tests {
         let order = Rc::new(std::cell::RefCell::new(Vec::new()));
         for i in 0..5 {
             let order = order.clone();
-            t.insert_callback(at, Callback::new(Box::new(move || order.borrow_mut().push(i))));
+            t.insert_callback(
+                at,
+                Callback::new(Box::new(move || order.borrow_mut().push(i))),
+            );
         }
         let (mut w, mut cbs) = (Vec::new(), Vec::new());
         t.expire(at, &mut w, &mut cbs);

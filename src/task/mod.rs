@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 
 pub use error::JoinError;
 pub use report::{ExceptionContext, ExceptionKind};
-pub(crate) use report::Handler;
 
 use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, TaskRef};
 use sched::Executor;
@@ -148,7 +147,10 @@ impl<T> Future for Task<T> {
         let raw = self.raw();
         let h = raw.header();
         if h.has(COMPLETE) {
-            assert!(!h.has(OUTPUT_TAKEN), "Task polled after it returned its output");
+            assert!(
+                !h.has(OUTPUT_TAKEN),
+                "Task polled after it returned its output"
+            );
             h.set(OUTPUT_TAKEN);
             // SAFETY: owner thread (Task is !Send), complete, not yet taken,
             // and `T` is the output type this task was spawned with.

@@ -82,6 +82,10 @@ pub(crate) struct Header {
     pub(crate) number: u64,
     pub(crate) name: Cell<Option<Box<str>>>,
     pub(crate) join_waker: Cell<Option<Waker>>,
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes in every task header instead of 24; most tasks have no callbacks"
+    )]
     pub(crate) callbacks: Cell<Option<Box<Vec<DoneCallback>>>>,
     /// Index in the loop's registry of live tasks.
     pub(crate) registry_key: Cell<usize>,
@@ -144,14 +148,6 @@ impl TaskRef {
 
     pub(crate) fn ptr(&self) -> NonNull<Header> {
         self.ptr
-    }
-
-    /// A new waker holding its own reference.
-    pub(crate) fn waker(&self) -> Waker {
-        self.header().inc_ref();
-        // SAFETY: the vtable's functions treat the data pointer as a counted
-        // `TaskRef`, and we just added the count this waker owns.
-        unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast(), &WAKER_VTABLE)) }
     }
 
     /// Polls the future with a waker borrowing this reference.
@@ -392,8 +388,9 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn waker_wake(data: *const ()) {
-    // SAFETY: the waker owns one reference, which moves into the TaskRef.
     let task = TaskRef {
+        // SAFETY: `data` came from a NonNull task pointer, and the waker's
+        // one reference moves into this TaskRef.
         ptr: unsafe { NonNull::new_unchecked(data as *mut Header) },
     };
     Scheduler::wake(task);

@@ -297,7 +297,9 @@ impl Executor {
         let task = TaskRef::allocate(future, self.sched.clone(), number, name, SCHEDULED | HANDLE);
         let key = self.registry.borrow_mut().insert(task.clone());
         task.header().registry_key.set(key);
-        self.ready.borrow_mut().push_back(Runnable::Task(task.clone()));
+        self.ready
+            .borrow_mut()
+            .push_back(Runnable::Task(task.clone()));
         Task::from_raw(task)
     }
 
@@ -333,9 +335,8 @@ impl Executor {
         {
             return;
         }
-        let items = std::mem::take(
-            &mut *self.sched.remote.lock().unwrap_or_else(|p| p.into_inner()),
-        );
+        let items =
+            std::mem::take(&mut *self.sched.remote.lock().unwrap_or_else(|p| p.into_inner()));
         for item in items {
             match item {
                 Remote::Task(t) => self.schedule(t),
@@ -498,7 +499,12 @@ impl Executor {
     /// ready queue. Used when the loop closes or is dropped.
     pub(crate) fn cancel_all_now(&self) {
         loop {
-            let tasks: Vec<TaskRef> = self.registry.borrow().iter().map(|(_, t)| t.clone()).collect();
+            let tasks: Vec<TaskRef> = self
+                .registry
+                .borrow()
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect();
             if tasks.is_empty() {
                 break;
             }

@@ -32,9 +32,13 @@ unsafe impl<F: AsRawFd + 'static, B: IoBufMut> OpCode for Read<F, B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Read::new(types::Fd(self.fd.as_raw_fd()), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
+        opcode::Read::new(
+            types::Fd(self.fd.as_raw_fd()),
+            self.buf.stable_mut_ptr(),
+            len,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(mut self, c: Completion) -> Self::Output {
