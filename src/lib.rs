@@ -53,6 +53,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod combinators;
 mod driver;
 pub mod io;
 mod promise;
@@ -61,6 +62,12 @@ mod sys;
 mod task;
 pub mod time;
 
+pub use combinators::{
+    AsCompleted, AsCompletedError, ChildError, ChildHandle, Gather, GatherAll, GatherError,
+    ReturnWhen, Shield, TaskGroup, TaskGroupError, TimeoutError, TimeoutScope, TryGather,
+    as_completed, as_completed_tasks, gather, gather_tasks, shield, shield_task, task_group,
+    timeout, timeout_at, try_gather, wait, wait_for,
+};
 pub use promise::{InvalidStateError, Promise, PromiseError};
 pub use runtime::{
     Builder, CallbackHandle, EventLoop, Handle, RuntimeError, all_tasks, current_task, run, spawn,

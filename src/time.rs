@@ -14,7 +14,7 @@ use std::time::Duration;
 pub use std::time::Instant;
 
 use crate::runtime::timers::TimerKey;
-use crate::runtime::with_current;
+use crate::runtime::{with_current, with_loop};
 
 /// `now + d`, saturating at a deadline centuries away.
 pub(crate) fn deadline_after(d: Duration) -> Instant {
@@ -107,11 +107,7 @@ impl Sleep {
 
     fn disarm(&mut self) {
         if let State::Armed { loop_id, key } = self.state {
-            with_current(|l| {
-                if l.id == loop_id {
-                    l.timers.borrow_mut().remove(key);
-                }
-            });
+            with_loop(loop_id, |l| l.timers.borrow_mut().remove(key));
             self.state = State::Done;
         }
     }

@@ -31,7 +31,7 @@ pub use builder::Builder;
 pub use error::RuntimeError;
 pub use handle::{CallbackHandle, Handle};
 
-pub(crate) use context::with_current;
+pub(crate) use context::{with_current, with_loop};
 
 use crate::driver::{Driver, Wait};
 use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
@@ -87,6 +87,7 @@ impl Local {
         // moves; `EventLoop::drop` (and `Executor::drop`) detach it before it
         // is freed, on this thread.
         unsafe { local.exec.attach() };
+        context::register(&local);
         Ok(local)
     }
 
@@ -482,6 +483,7 @@ impl Drop for EventLoop {
         self.local.exec.sched.mark_closed();
         self.local.teardown();
         self.local.exec.detach();
+        context::unregister(self.local.id);
     }
 }
 

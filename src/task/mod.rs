@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 pub use error::JoinError;
 pub use report::{ExceptionContext, ExceptionKind};
 
-use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, TaskRef};
+use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, PANICKED, TaskRef};
 use sched::Executor;
 
 /// The executor that owns `task`, when called on its loop's thread and the
@@ -140,6 +140,31 @@ impl<T> Task<T> {
     }
 }
 
+impl<T> Task<T> {
+    /// Ready once the task has finished, without taking its output.
+    pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let h = self.raw().header();
+        if h.has(COMPLETE) {
+            return Poll::Ready(());
+        }
+        register_join_waker(h, cx);
+        Poll::Pending
+    }
+
+    /// Whether the task finished by panicking.
+    pub(crate) fn is_panicked(&self) -> bool {
+        self.raw().header().has(PANICKED)
+    }
+}
+
+fn register_join_waker(h: &raw::Header, cx: &Context<'_>) {
+    let w = h.join_waker.take();
+    match w {
+        Some(w) if w.will_wake(cx.waker()) => h.join_waker.set(Some(w)),
+        _ => h.join_waker.set(Some(cx.waker().clone())),
+    }
+}
+
 impl<T> Future for Task<T> {
     type Output = Result<T, JoinError>;
 
@@ -156,11 +181,7 @@ impl<T> Future for Task<T> {
             // and `T` is the output type this task was spawned with.
             return Poll::Ready(unsafe { raw.take_output::<T>() });
         }
-        let w = h.join_waker.take();
-        match w {
-            Some(w) if w.will_wake(cx.waker()) => h.join_waker.set(Some(w)),
-            _ => h.join_waker.set(Some(cx.waker().clone())),
-        }
+        register_join_waker(h, cx);
         Poll::Pending
     }
 }
@@ -171,7 +192,17 @@ impl<T> Drop for Task<T> {
         let h = raw.header();
         h.clear(HANDLE);
         if !h.has(COMPLETE) {
-            TaskHandle::cancel_raw(&raw);
+            // Cancel synchronously: the task's cleanup has run when the
+            // handle's drop returns (so `wait_for`, `gather` and `TaskGroup`
+            // can drop handles and know the children are finished).
+            match executor_of(&raw) {
+                Some(exec) => {
+                    exec.cancel_now(&raw);
+                }
+                None => {
+                    TaskHandle::cancel_raw(&raw);
+                }
+            }
         } else if !h.has(OUTPUT_TAKEN) {
             h.set(OUTPUT_TAKEN);
             match executor_of(&raw) {

@@ -47,6 +47,8 @@ pub(crate) const HANDLE: u8 = 1 << 4;
 pub(crate) const CANCELLED: u8 = 1 << 5;
 /// The output was taken by the handle.
 pub(crate) const OUTPUT_TAKEN: u8 = 1 << 6;
+/// Completed with a panic (of the future, or of its `Drop`).
+pub(crate) const PANICKED: u8 = 1 << 7;
 
 /// A done callback, given the finished task.
 pub(crate) type DoneCallback = Box<dyn FnOnce(&super::TaskHandle)>;
@@ -290,25 +292,30 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, waker: &Waker) -> Outcome {
     match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
         Ok(Poll::Pending) => Outcome::Pending,
         Ok(Poll::Ready(v)) => {
-            finish(stage, Ok(v));
+            finish(&cell.header, stage, Ok(v));
             Outcome::Done
         }
         Err(payload) => {
-            finish(stage, Err(JoinError::panicked(payload)));
+            finish(&cell.header, stage, Err(JoinError::panicked(payload)));
             Outcome::Done
         }
     }
 }
 
-/// Drops the future in place (catching a panicking `Drop`) and stores `out`.
-fn finish<F: Future>(stage: &mut Stage<F>, out: Result<F::Output, JoinError>) {
+/// Drops the future in place (catching a panicking `Drop`), stores `out`,
+/// and marks the header `PANICKED` if the task ends in a panic.
+fn finish<F: Future>(header: &Header, stage: &mut Stage<F>, out: Result<F::Output, JoinError>) {
     let old = std::mem::replace(stage, Stage::Consumed);
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
-    *stage = Stage::Finished(match (out, dropped) {
+    let out = match dropped {
         // A panic in the future's Drop is still a panic of the task.
-        (Ok(_), Err(p)) => Err(JoinError::panicked(p)),
-        (out, _) => out,
-    });
+        Err(p) => Err(JoinError::panicked(p)),
+        Ok(()) => out,
+    };
+    if out.as_ref().is_err_and(JoinError::is_panic) {
+        header.set(PANICKED);
+    }
+    *stage = Stage::Finished(out);
 }
 
 /// # Safety
@@ -320,16 +327,7 @@ unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: exclusive stage access per the module invariant.
     let stage = unsafe { &mut *cell.stage.get() };
     // A panic while dropping the cancelled future is recorded as a panic.
-    finish_cancelled(stage);
-}
-
-fn finish_cancelled<F: Future>(stage: &mut Stage<F>) {
-    let old = std::mem::replace(stage, Stage::Consumed);
-    let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
-    *stage = Stage::Finished(Err(match dropped {
-        Ok(()) => JoinError::cancelled(),
-        Err(p) => JoinError::panicked(p),
-    }));
+    finish(&cell.header, stage, Err(JoinError::cancelled()));
 }
 
 /// # Safety

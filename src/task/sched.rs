@@ -392,12 +392,12 @@ impl Executor {
         if h.has(COMPLETE) {
             return;
         }
+        if h.has(CANCEL_REQUESTED) {
+            self.cancel_now(&task);
+            return;
+        }
         let prev = self.current.replace(Some(task.ptr()));
-        let outcome = if h.has(CANCEL_REQUESTED) {
-            task.cancel_now();
-            h.set(CANCELLED);
-            Outcome::Done
-        } else {
+        let outcome = {
             h.set(RUNNING);
             let debug = self.debug.get();
             let started = debug.enabled.then(Instant::now);
@@ -420,6 +420,29 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Cancels `task` now: drops its future (its cleanup runs before this
+    /// returns) and completes it as cancelled. A task being polled (or being
+    /// dropped already) cannot be dropped from inside itself: it gets a
+    /// cancellation request instead. Returns false if it was already done.
+    pub(crate) fn cancel_now(&self, task: &TaskRef) -> bool {
+        let h = task.header();
+        if h.has(COMPLETE) {
+            return false;
+        }
+        if h.has(RUNNING) {
+            return self.cancel(task);
+        }
+        h.set(CANCEL_REQUESTED | RUNNING);
+        // The future's Drop runs "as" the task (current_task() names it).
+        let prev = self.current.replace(Some(task.ptr()));
+        task.cancel_now();
+        self.current.set(prev);
+        h.clear(RUNNING);
+        h.set(CANCELLED);
+        self.complete(task);
+        true
     }
 
     /// Marks `task` complete: wakes its awaiter, schedules its done
@@ -509,13 +532,7 @@ impl Executor {
                 break;
             }
             for t in tasks {
-                let h = t.header();
-                if !h.has(COMPLETE) && !h.has(RUNNING) {
-                    h.set(CANCEL_REQUESTED);
-                    t.cancel_now();
-                    h.set(CANCELLED);
-                    self.complete(&t);
-                }
+                self.cancel_now(&t);
             }
         }
         let ready = std::mem::take(&mut *self.ready.borrow_mut());

@@ -1,0 +1,415 @@
+//! [`gather`]: run children concurrently, results in argument order.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::task::{JoinError, Task};
+
+/// Runs every future concurrently (each spawned as a task) and returns
+/// their outputs in argument order (SEMANTICS G1, G2).
+///
+/// Faithful to asyncio without `return_exceptions`: the first child error
+/// (a panic, or a cancellation from outside, G6) is returned at once and
+/// the other children are **not** cancelled, they keep running (G3). Use
+/// [`Gather::return_exceptions`] to collect every outcome in place (G4),
+/// or [`crate::task_group`] for the structured version that cancels the rest.
+/// Dropping the gather before it finishes cancels every child not yet done
+/// (G5).
+///
+/// Children of different types: [`gather!`](crate::gather!).
+///
+/// # Panics
+///
+/// Called outside a running loop (it spawns).
+///
+/// # Examples
+///
+/// ```
+/// async fn add(x: i32, y: i32) -> i32 { x + y }
+/// let sums = ringloop::run(async {
+///     ringloop::gather([(2, 3), (4, 5), (5, 5), (7, 2)].map(|(x, y)| add(x, y))).await
+/// })
+/// .unwrap();
+/// assert_eq!(sums.unwrap(), vec![5, 9, 10, 9]);
+/// ```
+pub fn gather<I>(children: I) -> Gather<<I::Item as Future>::Output>
+where
+    I: IntoIterator,
+    I::Item: Future + 'static,
+{
+    gather_tasks(children.into_iter().map(crate::spawn))
+}
+
+/// [`gather`] over tasks already spawned (a cancelled one counts as that
+/// child failing with `Cancelled`, G6).
+pub fn gather_tasks<T>(tasks: impl IntoIterator<Item = Task<T>>) -> Gather<T> {
+    let slots: Vec<Slot<T>> = tasks.into_iter().map(Slot::Running).collect();
+    Gather {
+        pending: (0..slots.len()).collect(),
+        slots,
+    }
+}
+
+enum Slot<T> {
+    Running(Task<T>),
+    Done(Result<T, JoinError>),
+    Taken,
+}
+
+/// The future of [`gather`]; resolves to `Result<Vec<T>, JoinError>`.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Gather<T> {
+    slots: Vec<Slot<T>>,
+    /// Indexes of children not yet finished (polled on each wake-up).
+    pending: Vec<usize>,
+}
+
+impl<T> Unpin for Gather<T> {}
+
+impl<T> Gather<T> {
+    /// asyncio's `return_exceptions=True`: wait for every child and return
+    /// each outcome in place, errors included (G4).
+    pub fn return_exceptions(self) -> GatherAll<T> {
+        GatherAll { inner: self }
+    }
+
+    /// Polls the pending children; their outcomes go into their slots.
+    /// Returns the index of the first child whose outcome `failed` says is a
+    /// failure, stopping there.
+    fn poll_children(
+        &mut self,
+        cx: &mut Context<'_>,
+        failed: impl Fn(&Result<T, JoinError>) -> bool,
+    ) -> Option<usize> {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let idx = self.pending[i];
+            let Slot::Running(task) = &mut self.slots[idx] else {
+                unreachable!("pending children are running")
+            };
+            match Pin::new(task).poll(cx) {
+                Poll::Pending => i += 1,
+                Poll::Ready(out) => {
+                    let is_failure = failed(&out);
+                    self.slots[idx] = Slot::Done(out);
+                    self.pending.swap_remove(i);
+                    if is_failure {
+                        return Some(idx);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Lets the unfinished children run on without anyone awaiting them.
+    fn detach_rest(&mut self) {
+        for idx in self.pending.drain(..) {
+            if let Slot::Running(task) = std::mem::replace(&mut self.slots[idx], Slot::Taken) {
+                task.detach();
+            }
+        }
+    }
+}
+
+impl<T> Future for Gather<T> {
+    type Output = Result<Vec<T>, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(idx) = this.poll_children(cx, Result::is_err) {
+            // G3: the first error is returned; the others keep running.
+            this.detach_rest();
+            let Slot::Done(Err(e)) = std::mem::replace(&mut this.slots[idx], Slot::Taken) else {
+                unreachable!("the failed child's slot holds its error")
+            };
+            return Poll::Ready(Err(e));
+        }
+        if !this.pending.is_empty() {
+            return Poll::Pending;
+        }
+        let out = this
+            .slots
+            .drain(..)
+            .map(|s| match s {
+                Slot::Done(Ok(v)) => v,
+                _ => unreachable!("every child finished without error"),
+            })
+            .collect();
+        Poll::Ready(Ok(out))
+    }
+}
+
+impl<T> fmt::Debug for Gather<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather")
+            .field("children", &self.slots.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// The future of [`Gather::return_exceptions`]: every child's outcome, in
+/// argument order.
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherAll<T> {
+    inner: Gather<T>,
+}
+
+impl<T> Future for GatherAll<T> {
+    type Output = Vec<Result<T, JoinError>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let g = &mut self.inner;
+        g.poll_children(cx, |_| false);
+        if !g.pending.is_empty() {
+            return Poll::Pending;
+        }
+        let out = g
+            .slots
+            .drain(..)
+            .map(|s| match s {
+                Slot::Done(r) => r,
+                _ => unreachable!("every child finished"),
+            })
+            .collect();
+        Poll::Ready(out)
+    }
+}
+
+impl<T> fmt::Debug for GatherAll<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GatherAll").field(&self.inner).finish()
+    }
+}
+
+/// Why [`try_gather`] failed: a child returned `Err`, or panicked or was
+/// cancelled.
+#[derive(Debug)]
+pub enum GatherError<E> {
+    /// A child returned this error.
+    Failed(E),
+    /// A child panicked or was cancelled.
+    Join(JoinError),
+}
+
+impl<E: fmt::Display> fmt::Display for GatherError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GatherError::Failed(e) => write!(f, "a gathered child failed: {e}"),
+            GatherError::Join(e) => write!(f, "a gathered child did not finish: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for GatherError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GatherError::Failed(e) => Some(e),
+            GatherError::Join(e) => Some(e),
+        }
+    }
+}
+
+/// [`gather`] for children returning `Result`: the first `Err` (or panic,
+/// or cancellation) is returned at once and the other children keep running
+/// (G3).
+///
+/// # Panics
+///
+/// Called outside a running loop (it spawns).
+///
+/// # Examples
+///
+/// ```
+/// let r = ringloop::run(async {
+///     ringloop::try_gather([Ok(1), Err("bad"), Ok(3)].map(|r| async move { r })).await
+/// })
+/// .unwrap();
+/// assert!(matches!(r, Err(ringloop::GatherError::Failed("bad"))));
+/// ```
+pub fn try_gather<I, T, E>(children: I) -> TryGather<T, E>
+where
+    I: IntoIterator,
+    I::Item: Future<Output = Result<T, E>> + 'static,
+{
+    TryGather {
+        inner: gather(children),
+    }
+}
+
+/// The future of [`try_gather`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct TryGather<T, E> {
+    inner: Gather<Result<T, E>>,
+}
+
+impl<T, E> Future for TryGather<T, E> {
+    type Output = Result<Vec<T>, GatherError<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let g = &mut self.inner;
+        if let Some(idx) = g.poll_children(cx, |r| !matches!(r, Ok(Ok(_)))) {
+            g.detach_rest();
+            return Poll::Ready(Err(
+                match std::mem::replace(&mut g.slots[idx], Slot::Taken) {
+                    Slot::Done(Ok(Err(e))) => GatherError::Failed(e),
+                    Slot::Done(Err(e)) => GatherError::Join(e),
+                    _ => unreachable!("the failed child's slot holds its failure"),
+                },
+            ));
+        }
+        if !g.pending.is_empty() {
+            return Poll::Pending;
+        }
+        let out = g
+            .slots
+            .drain(..)
+            .map(|s| match s {
+                Slot::Done(Ok(Ok(v))) => v,
+                _ => unreachable!("every child finished with Ok"),
+            })
+            .collect();
+        Poll::Ready(Ok(out))
+    }
+}
+
+impl<T, E> fmt::Debug for TryGather<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TryGather").field(&self.inner).finish()
+    }
+}
+
+/// One child of a heterogeneous gather (see [`gather!`](crate::gather!)).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TupleSlot<T> {
+    task: Option<Task<T>>,
+    out: Option<T>,
+}
+
+impl<T> TupleSlot<T> {
+    #[doc(hidden)]
+    pub fn new(task: Task<T>) -> Self {
+        TupleSlot {
+            task: Some(task),
+            out: None,
+        }
+    }
+
+    /// Polls the child; `Err` if it failed.
+    #[doc(hidden)]
+    pub fn poll_slot(&mut self, cx: &mut Context<'_>) -> Result<bool, JoinError> {
+        if let Some(task) = &mut self.task {
+            match Pin::new(task).poll(cx) {
+                Poll::Pending => return Ok(false),
+                Poll::Ready(r) => {
+                    self.task = None;
+                    self.out = Some(r?);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    #[doc(hidden)]
+    pub fn detach(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.detach();
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn take(&mut self) -> T {
+        self.out.take().expect("child finished")
+    }
+}
+
+/// Polling logic shared by the tuples of [`gather!`](crate::gather!).
+#[doc(hidden)]
+pub trait GatherTuple {
+    type Output;
+    fn poll_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<Self::Output, JoinError>>;
+}
+
+macro_rules! impl_gather_tuple {
+    ($($T:ident $i:tt),+) => {
+        impl<$($T),+> GatherTuple for ($(TupleSlot<$T>,)+) {
+            type Output = ($($T,)+);
+            fn poll_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<Self::Output, JoinError>> {
+                let mut all = true;
+                let mut failed = None;
+                $(
+                    if failed.is_none() {
+                        match self.$i.poll_slot(cx) {
+                            Ok(done) => all &= done,
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                )+
+                if let Some(e) = failed {
+                    $( self.$i.detach(); )+
+                    return Poll::Ready(Err(e));
+                }
+                if !all {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(($(self.$i.take(),)+)))
+            }
+        }
+    };
+}
+
+impl_gather_tuple!(A 0);
+impl_gather_tuple!(A 0, B 1);
+impl_gather_tuple!(A 0, B 1, C 2);
+impl_gather_tuple!(A 0, B 1, C 2, D 3);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+
+/// Awaits a tuple of [`TupleSlot`]s (what [`gather!`](crate::gather!) builds).
+#[doc(hidden)]
+pub fn gather_tuple<S: GatherTuple>(
+    slots: S,
+) -> impl Future<Output = Result<S::Output, JoinError>> {
+    let mut slots = Some(slots);
+    std::future::poll_fn(move |cx| {
+        let s = slots.as_mut().expect("polled after completion");
+        let r = s.poll_all(cx);
+        if r.is_ready() {
+            slots = None;
+        }
+        r
+    })
+}
+
+/// Gathers up to 12 futures of different types, each spawned as a task;
+/// resolves to `Result<(A, B, ...), JoinError>` in argument order, with
+/// [`gather`]'s semantics (first error returned, the others keep running).
+///
+/// # Examples
+///
+/// ```
+/// let (n, s) = ringloop::run(async {
+///     ringloop::gather!(async { 1 + 1 }, async { "two" }).await
+/// })
+/// .unwrap()
+/// .unwrap();
+/// assert_eq!((n, s), (2, "two"));
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($fut:expr),+ $(,)?) => {
+        $crate::combinators::gather_tuple(
+            ($($crate::combinators::TupleSlot::new($crate::spawn($fut)),)+)
+        )
+    };
+}
