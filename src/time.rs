@@ -46,7 +46,11 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// .unwrap();
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new(deadline_after(duration))
+    let mut s = Sleep::new(deadline_after(duration));
+    if duration.is_zero() {
+        s.state = State::YieldOnce;
+    }
+    s
 }
 
 /// Waits until `deadline`. A deadline already past yields once.
@@ -58,9 +62,40 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
 
-/// Yields to the loop once: every task that was ready runs first.
-pub fn yield_now() -> Sleep {
-    Sleep::new(Instant::now())
+/// Yields to the loop once: every task that was ready runs first (the same
+/// as `sleep(Duration::ZERO)`, without reading the clock).
+///
+/// # Examples
+///
+/// ```
+/// ringloop::run(async {
+///     let other = ringloop::spawn(async { "ran" });
+///     ringloop::yield_now().await; // `other` runs here
+///     assert!(other.is_done());
+/// })
+/// .unwrap();
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -74,6 +109,8 @@ pub struct Sleep {
 #[derive(Debug)]
 enum State {
     New,
+    /// `sleep(0)`: yield once, no timer.
+    YieldOnce,
     /// Registered with loop `loop_id`'s timers.
     Armed {
         loop_id: u64,
@@ -124,12 +161,14 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(())
             }
+            State::YieldOnce => {
+                this.state = State::Yielded;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             State::New => {
-                if this.deadline <= Instant::now() {
-                    this.state = State::Yielded;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
+                // No clock read here: a deadline already past fires at the
+                // loop's next timer check, which is the same single yield.
                 let deadline = this.deadline;
                 let armed = with_current(|l| {
                     let key = l

@@ -169,10 +169,12 @@ impl Local {
         scratch.garbage.clear();
         exec.drain_remote();
 
-        let now = Instant::now();
-        self.timers
-            .borrow_mut()
-            .expire(now, &mut scratch.wakers, &mut scratch.callbacks);
+        {
+            let mut timers = self.timers.borrow_mut();
+            if !timers.is_empty() {
+                timers.expire(Instant::now(), &mut scratch.wakers, &mut scratch.callbacks);
+            }
+        }
         scratch.wakers.drain(..).for_each(Waker::wake);
         for cb in scratch.callbacks.drain(..) {
             exec.call_soon(cb);

@@ -195,6 +195,11 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is armed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Number of armed timers (live slots).
     pub(crate) fn len(&self) -> usize {
         self.slots.len()

@@ -1,0 +1,149 @@
+//! Combinator benchmarks, each beside its tokio / futures twin:
+//!
+//! - `gather`: 10,000 trivial children gathered — ringloop `gather` (spawns
+//!   each as a task), `futures::future::join_all` (polls in place) and a
+//!   tokio `JoinSet`, both on a tokio `current_thread` runtime.
+//! - `timeout_churn`: `wait_for(f, 1 s)` ×N vs `tokio::time::timeout`, with
+//!   `f` ready at once (no timer armed in either runtime) and `f` pending
+//!   once (timer armed, then cancelled).
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const CHILDREN: usize = 10_000;
+const CHURN: usize = 10_000;
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn gather(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gather");
+    g.throughput(Throughput::Elements(CHILDREN as u64));
+    let lp = ringloop::EventLoop::new().expect("io_uring");
+    g.bench_function(BenchmarkId::new("ringloop", CHILDREN), |b| {
+        b.iter(|| {
+            let v = lp
+                .run_until_complete(async {
+                    ringloop::gather((0..CHILDREN).map(|i| async move { i }))
+                        .await
+                        .unwrap()
+                })
+                .unwrap();
+            assert_eq!(v.len(), CHILDREN);
+        })
+    });
+    let rt = tokio_rt();
+    g.bench_function(BenchmarkId::new("futures_join_all", CHILDREN), |b| {
+        b.iter(|| {
+            let v = rt.block_on(futures_util::future::join_all(
+                (0..CHILDREN).map(|i| async move { i }),
+            ));
+            assert_eq!(v.len(), CHILDREN);
+        })
+    });
+    g.bench_function(BenchmarkId::new("tokio_joinset", CHILDREN), |b| {
+        b.iter(|| {
+            let n = rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..CHILDREN {
+                    set.spawn(async move { i });
+                }
+                let mut n = 0;
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                    n += 1;
+                }
+                n
+            });
+            assert_eq!(n, CHILDREN);
+        })
+    });
+    g.finish();
+}
+
+/// A future that is pending once, then ready (arms the timeout's timer).
+async fn pending_once() -> u32 {
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(7)
+        }
+    })
+    .await
+}
+
+fn timeout_churn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timeout_churn");
+    g.throughput(Throughput::Elements(CHURN as u64));
+    let lp = ringloop::EventLoop::new().expect("io_uring");
+    let rt = tokio_rt();
+    let second = Some(Duration::from_secs(1));
+    g.bench_function("ringloop/ready", |b| {
+        b.iter(|| {
+            lp.run_until_complete(async {
+                for i in 0..CHURN {
+                    let v = ringloop::wait_for(async { i }, second).await.unwrap();
+                    std::hint::black_box(v);
+                }
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("tokio/ready", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for i in 0..CHURN {
+                    let v = tokio::time::timeout(Duration::from_secs(1), async { i })
+                        .await
+                        .unwrap();
+                    std::hint::black_box(v);
+                }
+            })
+        })
+    });
+    g.bench_function("ringloop/pending_once", |b| {
+        b.iter(|| {
+            lp.run_until_complete(async {
+                for _ in 0..CHURN {
+                    let v = ringloop::wait_for(pending_once(), second).await.unwrap();
+                    std::hint::black_box(v);
+                }
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("tokio/pending_once", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for _ in 0..CHURN {
+                    let v = tokio::time::timeout(Duration::from_secs(1), pending_once())
+                        .await
+                        .unwrap();
+                    std::hint::black_box(v);
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = gather, timeout_churn
+}
+criterion_main!(benches);
