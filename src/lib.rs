@@ -56,8 +56,10 @@
 pub mod combinators;
 mod driver;
 pub mod io;
+pub mod net;
 mod promise;
 mod runtime;
+pub mod signal;
 mod sys;
 mod task;
 pub mod time;

@@ -73,3 +73,280 @@ pub(crate) fn thread_token() -> usize {
     }
     TOKEN.with(|t| *t)
 }
+
+/// A socket address in the kernel's layout, boxed by ops so its address is
+/// stable while the kernel reads or writes it.
+#[derive(Clone, Copy)]
+pub(crate) struct RawAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl RawAddr {
+    /// An empty address for the kernel to fill (accept, recvfrom).
+    pub(crate) fn empty() -> RawAddr {
+        RawAddr {
+            // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+            storage: unsafe { std::mem::zeroed() },
+            len: std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
+    }
+
+    pub(crate) fn from_std(addr: &std::net::SocketAddr) -> RawAddr {
+        let mut raw = RawAddr::empty();
+        match addr {
+            std::net::SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for
+                // sockaddr_in (that is its purpose).
+                unsafe {
+                    std::ptr::write(&mut raw.storage as *mut _ as *mut libc::sockaddr_in, sin)
+                };
+                raw.len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            }
+            std::net::SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: as above, for sockaddr_in6.
+                unsafe {
+                    std::ptr::write(&mut raw.storage as *mut _ as *mut libc::sockaddr_in6, sin6)
+                };
+                raw.len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            }
+        }
+        raw
+    }
+
+    /// A Unix socket address: a path, or an abstract name when `path`
+    /// starts with a NUL byte.
+    pub(crate) fn from_unix(path: &[u8]) -> io::Result<RawAddr> {
+        let mut sun = libc::sockaddr_un {
+            sun_family: libc::AF_UNIX as libc::sa_family_t,
+            sun_path: [0; 108],
+        };
+        if path.len() >= sun.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unix socket path is {} bytes; at most 107 fit", path.len()),
+            ));
+        }
+        for (d, s) in sun.sun_path.iter_mut().zip(path) {
+            *d = *s as libc::c_char;
+        }
+        let mut raw = RawAddr::empty();
+        // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
+        unsafe { std::ptr::write(&mut raw.storage as *mut _ as *mut libc::sockaddr_un, sun) };
+        let base = std::mem::size_of::<libc::sa_family_t>();
+        // Path names include their NUL terminator; abstract names do not.
+        let extra = usize::from(path.first() != Some(&0));
+        raw.len = (base + path.len() + extra) as libc::socklen_t;
+        Ok(raw)
+    }
+
+    pub(crate) fn family(&self) -> i32 {
+        i32::from(self.storage.ss_family)
+    }
+
+    /// The address as an internet address, if it is one.
+    pub(crate) fn to_std(&self) -> Option<std::net::SocketAddr> {
+        match self.family() {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a sockaddr_in.
+                let sin = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_in) };
+                Some(std::net::SocketAddr::new(
+                    std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()).into(),
+                    u16::from_be(sin.sin_port),
+                ))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the storage holds a sockaddr_in6.
+                let sin6 = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_in6) };
+                Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(
+                    sin6.sin6_addr.s6_addr.into(),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    /// The path bytes of a Unix address (leading NUL for abstract names;
+    /// empty for an unnamed socket).
+    pub(crate) fn unix_path(&self) -> Option<Vec<u8>> {
+        if self.family() != libc::AF_UNIX {
+            return None;
+        }
+        // SAFETY: the family says the storage holds a sockaddr_un.
+        let sun = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_un) };
+        let base = std::mem::size_of::<libc::sa_family_t>();
+        let n = (self.len as usize)
+            .saturating_sub(base)
+            .min(sun.sun_path.len());
+        let mut bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
+        if bytes.first() != Some(&0) {
+            // A path: cut at the NUL terminator.
+            if let Some(end) = bytes.iter().position(|&b| b == 0) {
+                bytes.truncate(end);
+            }
+        }
+        Some(bytes)
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `socket(2)` with `SOCK_CLOEXEC`.
+pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers; a non-negative result is a new fd we own.
+    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `bind(2)`.
+pub(crate) fn bind(fd: &OwnedFd, addr: &RawAddr) -> io::Result<()> {
+    // SAFETY: `addr.storage` is valid for `addr.len` bytes.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr.storage as *const libc::sockaddr_storage).cast(),
+            addr.len,
+        )
+    })
+    .map(drop)
+}
+
+/// `listen(2)`.
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: no pointers.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+}
+
+/// `setsockopt(2)` for an `int` option.
+pub(crate) fn setsockopt_int(
+    fd: &impl AsRawFd,
+    level: i32,
+    name: i32,
+    value: i32,
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `value`.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `getsockopt(2)` for an `int` option.
+pub(crate) fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: the pointers describe `value` and `len`.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
+/// `getsockname(2)`.
+pub(crate) fn local_addr(fd: &impl AsRawFd) -> io::Result<RawAddr> {
+    let mut raw = RawAddr::empty();
+    // SAFETY: the pointers describe `raw.storage` and `raw.len`.
+    cvt(unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut raw.storage as *mut libc::sockaddr_storage).cast(),
+            &mut raw.len,
+        )
+    })?;
+    Ok(raw)
+}
+
+/// `getpeername(2)`.
+pub(crate) fn peer_addr(fd: &impl AsRawFd) -> io::Result<RawAddr> {
+    let mut raw = RawAddr::empty();
+    // SAFETY: the pointers describe `raw.storage` and `raw.len`.
+    cvt(unsafe {
+        libc::getpeername(
+            fd.as_raw_fd(),
+            (&mut raw.storage as *mut libc::sockaddr_storage).cast(),
+            &mut raw.len,
+        )
+    })?;
+    Ok(raw)
+}
+
+/// Takes ownership of an fd the kernel returned in a CQE.
+pub(crate) fn owned_fd(fd: i32) -> OwnedFd {
+    // SAFETY: the kernel just created `fd` for us (accept, open, socket
+    // CQEs) and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Blocks `signum` for the calling thread and returns a signalfd that
+/// receives it, plus the previous signal mask to restore.
+pub(crate) fn signalfd(signum: i32) -> io::Result<(OwnedFd, libc::sigset_t)> {
+    // SAFETY: the sigset_t values are plain data initialised by sigemptyset
+    // before use; the pointers passed are to these locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigaddset(&mut set, signum) < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid signal number {signum}"),
+            ));
+        }
+        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            return Err(e);
+        }
+        Ok((OwnedFd::from_raw_fd(fd), old))
+    }
+}
+
+/// Restores a signal mask saved by [`signalfd`].
+pub(crate) fn restore_sigmask(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid sigset_t returned by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}

@@ -9,7 +9,6 @@
 //! An op whose SQE never reached the ring, or that already completed, is
 //! freed at once when its future is dropped.
 
-use std::any::Any;
 use std::task::Waker;
 
 /// A reaped CQE's payload.
@@ -32,15 +31,28 @@ impl Completion {
     }
 }
 
+/// The resources of an op nobody waits for any more, kept until its CQE.
+///
+/// `complete` sees the CQE, so an orphan can rescue what the kernel produced
+/// after its future was dropped: a received buffer's bytes, an accepted fd
+/// to close.
+pub(crate) trait Orphan {
+    /// The CQE arrived; the kernel no longer touches the resources.
+    fn complete(self: Box<Self>, completion: Completion);
+}
+
+/// An orphan and its CQE, to be completed outside the driver's borrow.
+pub(crate) type Garbage = (Box<dyn Orphan>, Completion);
+
 /// Where an op is in its life (see the module docs).
 pub(crate) enum Lifecycle {
     /// In the kernel or queued for it; the waker of the last poll, if any.
     Waiting(Option<std::task::Waker>),
     /// The CQE arrived; waiting for the future to collect it.
     Completed(Completion),
-    /// The future was dropped while the kernel still owned the op: its
-    /// resources stay here until the CQE.
-    Abandoned(Box<dyn Any>),
+    /// The future was dropped while the kernel still owned the op (or the op
+    /// was submitted detached): its resources stay here until the CQE.
+    Abandoned(Box<dyn Orphan>),
 }
 
 impl std::fmt::Debug for Lifecycle {

@@ -38,7 +38,6 @@ mod setup;
 #[cfg(test)]
 mod tests;
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
@@ -50,7 +49,7 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, opcode, squeue, types};
 use slab::Slab;
 
-pub(crate) use lifecycle::{Completion, Lifecycle};
+pub(crate) use lifecycle::{Completion, Garbage, Lifecycle, Orphan};
 pub(crate) use setup::RingConfig;
 
 /// `user_data` of the driver's own `AsyncCancel` SQEs (their CQEs are ignored).
@@ -91,6 +90,13 @@ pub(crate) enum Wait {
     Forever,
 }
 
+/// An SQE waiting for room, or two linked SQEs that must be pushed together.
+enum Queued {
+    One(squeue::Entry),
+    /// `IOSQE_IO_LINK`ed pair: an op and its `LinkTimeout`.
+    Linked(squeue::Entry, squeue::Entry),
+}
+
 /// The loop's wake-up eventfd, read through the ring.
 struct WakeRead {
     fd: Arc<OwnedFd>,
@@ -104,7 +110,7 @@ struct WakeRead {
 pub(crate) struct Driver {
     ops: Slab<Slot>,
     /// SQEs not yet pushed because the SQ or the CQ budget was full.
-    backlog: VecDeque<squeue::Entry>,
+    backlog: VecDeque<Queued>,
     /// Op SQEs pushed whose CQE has not been reaped (invariant 2).
     ops_in_kernel: usize,
     /// The driver's own SQEs (cancel, wake-up) pushed and not yet reaped.
@@ -117,9 +123,9 @@ pub(crate) struct Driver {
     /// Wakers of ops completed in the last turn, woken by the caller once it
     /// has released its borrow of the driver.
     ready_wakers: Vec<Waker>,
-    /// Resources of abandoned ops whose CQE arrived, dropped by the caller
+    /// Resources of abandoned ops whose CQE arrived, completed by the caller
     /// outside its borrow of the driver (a buffer's `Drop` may run user code).
-    garbage: Vec<Box<dyn Any>>,
+    garbage: Vec<Garbage>,
     /// Statistics, for tests and debugging.
     stats: Stats,
     config: setup::Applied,
@@ -209,19 +215,32 @@ impl Driver {
     fn push(&mut self, sqe: squeue::Entry) {
         let ud = sqe.get_user_data();
         if ud == CANCEL_UD || ud == WAKE_UD {
-            if !self.try_push(&sqe) {
-                self.backlog.push_front(sqe);
+            if !self.try_push_one(&sqe) {
+                self.backlog.push_front(Queued::One(sqe));
             }
-        } else if !self.backlog.is_empty() || !self.try_push(&sqe) {
-            self.backlog.push_back(sqe);
+        } else if !self.backlog.is_empty() || !self.try_push_one(&sqe) {
+            self.backlog.push_back(Queued::One(sqe));
         }
+    }
+
+    fn is_internal(ud: u64) -> bool {
+        ud == CANCEL_UD || ud == WAKE_UD
+    }
+
+    /// Room for `n` more SQEs in the SQ, flushing it to the kernel if needed.
+    fn sq_room(&mut self, n: usize) -> bool {
+        let free = |ring: &mut IoUring| {
+            let sq = ring.submission();
+            sq.capacity() - sq.len()
+        };
+        free(&mut self.ring) >= n || (self.flush_sq().is_ok() && free(&mut self.ring) >= n)
     }
 
     /// Tries to push one SQE; false if the CQ budget or the SQ is full even
     /// after flushing the SQ to the kernel.
-    fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
+    fn try_push_one(&mut self, sqe: &squeue::Entry) -> bool {
         let ud = sqe.get_user_data();
-        let internal = ud == CANCEL_UD || ud == WAKE_UD;
+        let internal = Self::is_internal(ud);
         if !internal {
             if self.slot_mut(ud).is_none() {
                 // The op was dropped before its SQE reached the ring.
@@ -230,16 +249,44 @@ impl Driver {
             if self.ops_in_kernel >= self.cq_entries {
                 return false;
             }
+        }
+        if !self.sq_room(1) {
+            return false;
+        }
+        self.push_sq(sqe);
+        if internal {
+            self.internal_in_kernel += 1;
+        } else {
             self.mark_pushed(ud);
+            self.ops_in_kernel += 1;
         }
-        let pushed = self.push_sq(sqe) || (self.flush_sq().is_ok() && self.push_sq(sqe));
-        match (pushed, internal) {
-            (true, true) => self.internal_in_kernel += 1,
-            (true, false) => self.ops_in_kernel += 1,
-            (false, false) => self.unmark_pushed(ud),
-            (false, true) => {}
+        true
+    }
+
+    /// Tries to push a linked pair (both ops) into the SQ back to back.
+    fn try_push_linked(&mut self, first: &squeue::Entry, second: &squeue::Entry) -> bool {
+        let (ud1, ud2) = (first.get_user_data(), second.get_user_data());
+        if self.slot_mut(ud1).is_none() {
+            // The op was dropped before submission: its link goes with it.
+            self.forget_unpushed(ud2);
+            return true;
         }
-        pushed
+        if self.ops_in_kernel + 2 > self.cq_entries || !self.sq_room(2) {
+            return false;
+        }
+        self.push_sq(first);
+        self.push_sq(second);
+        self.mark_pushed(ud1);
+        self.mark_pushed(ud2);
+        self.ops_in_kernel += 2;
+        true
+    }
+
+    /// Frees the slot of a detached op whose SQE will never be pushed.
+    fn forget_unpushed(&mut self, ud: u64) {
+        if self.slot_mut(ud).is_some() {
+            self.ops.remove((ud & 0xffff_ffff) as usize);
+        }
     }
 
     /// SQEs of any kind pushed and not yet reaped.
@@ -247,22 +294,18 @@ impl Driver {
         self.ops_in_kernel + self.internal_in_kernel
     }
 
-    fn push_sq(&mut self, sqe: &squeue::Entry) -> bool {
+    /// Pushes into the SQ; the caller checked there is room.
+    fn push_sq(&mut self, sqe: &squeue::Entry) {
         // SAFETY: by `submit`'s contract (and for the driver's own SQEs, by
         // `WakeRead::buf` and `AsyncCancel` carrying no pointer) every pointer
         // in `sqe` stays valid until its CQE is reaped (invariant 1).
-        unsafe { self.ring.submission().push(sqe).is_ok() }
+        let pushed = unsafe { self.ring.submission().push(sqe).is_ok() };
+        debug_assert!(pushed, "push_sq without room");
     }
 
     fn mark_pushed(&mut self, ud: u64) {
         if let Some(slot) = self.slot_mut(ud) {
             slot.pushed = true;
-        }
-    }
-
-    fn unmark_pushed(&mut self, ud: u64) {
-        if let Some(slot) = self.slot_mut(ud) {
-            slot.pushed = false;
         }
     }
 
@@ -282,9 +325,13 @@ impl Driver {
 
     /// Moves backlog entries into the SQ while there is room.
     fn flush_backlog(&mut self) {
-        while let Some(sqe) = self.backlog.pop_front() {
-            if !self.try_push(&sqe) {
-                self.backlog.push_front(sqe);
+        while let Some(q) = self.backlog.pop_front() {
+            let pushed = match &q {
+                Queued::One(sqe) => self.try_push_one(sqe),
+                Queued::Linked(a, b) => self.try_push_linked(a, b),
+            };
+            if !pushed {
+                self.backlog.push_front(q);
                 break;
             }
         }
@@ -345,7 +392,7 @@ impl Driver {
     }
 
     /// Takes the wakers of completed ops and the resources to free.
-    pub(crate) fn take_ready(&mut self, wakers: &mut Vec<Waker>, garbage: &mut Vec<Box<dyn Any>>) {
+    pub(crate) fn take_ready(&mut self, wakers: &mut Vec<Waker>, garbage: &mut Vec<Garbage>) {
         wakers.append(&mut self.ready_wakers);
         garbage.append(&mut self.garbage);
     }
@@ -394,13 +441,13 @@ impl Driver {
         }
         self.ops_in_kernel -= 1;
         let slot = &mut self.ops[index];
-        let done = Lifecycle::Completed(Completion { result, flags });
-        match std::mem::replace(&mut slot.life, done) {
+        let completion = Completion { result, flags };
+        match std::mem::replace(&mut slot.life, Lifecycle::Completed(completion)) {
             Lifecycle::Waiting(Some(w)) => self.ready_wakers.push(w),
             Lifecycle::Waiting(None) => {}
             Lifecycle::Abandoned(res) => {
                 self.ops.remove(index);
-                self.garbage.push(res);
+                self.garbage.push((res, completion));
             }
             Lifecycle::Completed(c) => {
                 // A second CQE for a single-shot op: keep the first result.
@@ -418,8 +465,20 @@ impl Driver {
     /// Returns the number of ops still in the kernel (0 on a clean shutdown).
     fn shutdown(&mut self) -> usize {
         self.shutting_down = true;
-        // SQEs that never reached the ring need no cancellation.
-        self.backlog.clear();
+        // SQEs that never reached the ring need no cancellation. Detached
+        // ops (closes) still in the backlog are kept: they must run.
+        let ops = &self.ops;
+        let live = |ud: u64| {
+            ops.get((ud & 0xffff_ffff) as usize)
+                .is_some_and(|s| u64::from(s.generation) == ud >> 32)
+        };
+        self.backlog.retain(|q| match q {
+            Queued::One(sqe) => {
+                let ud = sqe.get_user_data();
+                ud == CANCEL_UD || (ud != WAKE_UD && live(ud))
+            }
+            Queued::Linked(a, _) => live(a.get_user_data()),
+        });
         let in_kernel: Vec<u64> = self
             .ops
             .iter()
@@ -446,9 +505,11 @@ impl Driver {
             if self.turn(wait).is_err() {
                 break;
             }
-            // Dropped resources of abandoned ops are freed right here: no
-            // user code is waiting on this driver any more.
-            self.garbage.clear();
+            // Orphans complete right here: no user code waits on this
+            // driver any more (an accepted fd is closed, a buffer freed).
+            for (orphan, c) in self.garbage.drain(..) {
+                orphan.complete(c);
+            }
             self.ready_wakers.clear();
         }
         self.in_kernel() + self.backlog.len()
@@ -481,6 +542,51 @@ impl Driver {
     /// op's resources (which the caller hands over through
     /// [`Driver::drop_op`] if it stops waiting) and never freed earlier.
     pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry) -> OpKey {
+        let key = self.insert_slot(Lifecycle::Waiting(None));
+        self.push(sqe.user_data(key.user_data()));
+        key
+    }
+
+    /// Submits an op nobody will wait for (e.g. the `close` of a dropped
+    /// socket): `resources` are kept, then completed, at its CQE. Unlike a
+    /// dropped op, a detached op still in the backlog runs at shutdown.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::submit`], with `resources` owning what `sqe` points at.
+    pub(crate) unsafe fn submit_detached(
+        &mut self,
+        sqe: squeue::Entry,
+        resources: Box<dyn Orphan>,
+    ) {
+        let key = self.insert_slot(Lifecycle::Abandoned(resources));
+        self.push(sqe.user_data(key.user_data()));
+    }
+
+    /// Submits `sqe` linked (`IOSQE_IO_LINK`) to a `LinkTimeout` SQE whose
+    /// resources (its `Timespec`) are `timeout_res`; both enter the SQ back
+    /// to back. Returns the key of the first op.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::submit`], for both SQEs.
+    pub(crate) unsafe fn submit_linked(
+        &mut self,
+        sqe: squeue::Entry,
+        timeout_sqe: squeue::Entry,
+        timeout_res: Box<dyn Orphan>,
+    ) -> OpKey {
+        let key = self.insert_slot(Lifecycle::Waiting(None));
+        let tkey = self.insert_slot(Lifecycle::Abandoned(timeout_res));
+        let first = sqe.flags(squeue::Flags::IO_LINK).user_data(key.user_data());
+        let second = timeout_sqe.user_data(tkey.user_data());
+        if !self.backlog.is_empty() || !self.try_push_linked(&first, &second) {
+            self.backlog.push_back(Queued::Linked(first, second));
+        }
+        key
+    }
+
+    fn insert_slot(&mut self, life: Lifecycle) -> OpKey {
         let generation = self.next_generation;
         self.next_generation = match generation.wrapping_add(1) {
             u32::MAX => 0,
@@ -489,14 +595,12 @@ impl Driver {
         let index = self.ops.insert(Slot {
             generation,
             pushed: false,
-            life: Lifecycle::Waiting(None),
+            life,
         });
-        let key = OpKey {
+        OpKey {
             index: u32::try_from(index).expect("more than 4 billion ops in flight"),
             generation,
-        };
-        self.push(sqe.user_data(key.user_data()));
-        key
+        }
     }
 
     /// Polls the op `key`: its completion, once its CQE has been reaped.
@@ -531,9 +635,9 @@ impl Driver {
     pub(crate) fn drop_op(
         &mut self,
         key: OpKey,
-        resources: Box<dyn Any>,
+        resources: Box<dyn Orphan>,
         cancel: bool,
-    ) -> Option<Box<dyn Any>> {
+    ) -> Option<Box<dyn Orphan>> {
         let index = key.index as usize;
         let slot = &mut self.ops[index];
         debug_assert_eq!(slot.generation, key.generation);

@@ -5,8 +5,14 @@
 //! driver's slot ([`super::Lifecycle::Abandoned`]) and live there until the
 //! CQE, so the kernel never writes freed memory.
 
+pub(crate) mod accept;
+pub(crate) mod close;
+pub(crate) mod connect;
 pub(crate) mod nop;
 pub(crate) mod read;
+pub(crate) mod recv;
+pub(crate) mod send;
+pub(crate) mod shutdown;
 pub(crate) mod timeout;
 pub(crate) mod write;
 
@@ -19,7 +25,7 @@ use std::task::{Context, Poll, ready};
 
 use io_uring::squeue;
 
-use super::{Completion, Driver, OpKey};
+use super::{Completion, Driver, OpKey, Orphan};
 
 /// One io_uring operation: how to build its SQE and read its CQE.
 ///
@@ -46,6 +52,20 @@ pub(crate) unsafe trait OpCode: 'static {
     fn cancel_on_drop(&self) -> bool {
         true
     }
+    /// The CQE of an op whose future was dropped: rescue what the kernel
+    /// produced (keep received bytes, close an accepted fd). Default: drop.
+    fn complete_orphan(self, completion: Completion)
+    where
+        Self: Sized,
+    {
+        let _ = completion;
+    }
+}
+
+impl<T: OpCode> Orphan for T {
+    fn complete(self: Box<Self>, completion: Completion) {
+        (*self).complete_orphan(completion);
+    }
 }
 
 /// A submitted operation; resolves to `T::Output` once its CQE arrives.
@@ -61,16 +81,22 @@ impl<T: OpCode> Op<T> {
     /// # Errors
     ///
     /// `Unsupported` when the kernel lacks the opcode.
-    pub(crate) fn submit(driver: &Rc<RefCell<Driver>>, mut data: T) -> io::Result<Op<T>> {
+    pub(crate) fn submit(driver: &Rc<RefCell<Driver>>, data: T) -> io::Result<Op<T>> {
+        Op::try_submit(driver, data).map_err(|(e, _)| e)
+    }
+
+    /// [`Op::submit`], handing `data` back on error (so a buffer is not lost).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the kernel lacks the opcode.
+    pub(crate) fn try_submit(
+        driver: &Rc<RefCell<Driver>>,
+        mut data: T,
+    ) -> Result<Op<T>, (io::Error, T)> {
         let mut d = driver.borrow_mut();
         if !d.supports(T::CODE) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!(
-                    "ringloop: the kernel does not support {} (probed with IORING_REGISTER_PROBE)",
-                    T::NAME
-                ),
-            ));
+            return Err((unsupported(T::NAME), data));
         }
         let sqe = data.sqe();
         // SAFETY: `OpCode`'s contract puts every pointer of `sqe` into heap
@@ -84,6 +110,60 @@ impl<T: OpCode> Op<T> {
             data: Some(data),
         })
     }
+}
+
+impl<T: OpCode> Op<T> {
+    /// Submits `data`'s SQE linked to a `LinkTimeout` of `timeout`: if the op
+    /// has not finished by then the kernel cancels it (`ECANCELED`).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the kernel lacks the opcode or `LinkTimeout`.
+    pub(crate) fn submit_with_timeout(
+        driver: &Rc<RefCell<Driver>>,
+        mut data: T,
+        timeout: std::time::Duration,
+    ) -> io::Result<Op<T>> {
+        let mut d = driver.borrow_mut();
+        for (code, name) in [
+            (T::CODE, T::NAME),
+            (timeout::LinkTimeout::CODE, timeout::LinkTimeout::NAME),
+        ] {
+            if !d.supports(code) {
+                return Err(unsupported(name));
+            }
+        }
+        let mut link = timeout::LinkTimeout::new(timeout);
+        let (sqe, tsqe) = (data.sqe(), link.sqe());
+        // SAFETY: as in `submit`, for `data`; the timeout's `Timespec` is
+        // owned by `link`, which the driver keeps until its CQE.
+        let key = unsafe { d.submit_linked(sqe, tsqe, Box::new(link)) };
+        drop(d);
+        Ok(Op {
+            driver: driver.clone(),
+            key: Some(key),
+            data: Some(data),
+        })
+    }
+}
+
+/// Submits an op nobody waits for (closing a dropped socket).
+pub(crate) fn submit_detached<T: OpCode>(driver: &Rc<RefCell<Driver>>, mut data: T) {
+    let sqe = data.sqe();
+    match driver.try_borrow_mut() {
+        // SAFETY: `data` owns what `sqe` points at and moves into the slot.
+        Ok(mut d) => unsafe { d.submit_detached(sqe, Box::new(data)) },
+        // Called from inside the driver (a resource's Drop): leak rather
+        // than risk freeing memory the kernel may use.
+        Err(_) => std::mem::forget(data),
+    }
+}
+
+fn unsupported(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("ringloop: the kernel does not support {name} (probed with IORING_REGISTER_PROBE)"),
+    )
 }
 
 #[cfg(test)]
@@ -114,7 +194,7 @@ impl<T: OpCode> Drop for Op<T> {
         let Some(key) = self.key.take() else { return };
         let data = self.data.take().expect("Op data present until completion");
         let cancel = data.cancel_on_drop();
-        let resources: Box<dyn std::any::Any> = Box::new(data);
+        let resources: Box<dyn Orphan> = Box::new(data);
         match self.driver.try_borrow_mut() {
             Ok(mut d) => {
                 let free_now = d.drop_op(key, resources, cancel);

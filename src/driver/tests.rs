@@ -50,7 +50,9 @@ fn turn(d: &Rc<RefCell<Driver>>, wait: Wait) {
         d.take_ready(&mut wakers, &mut garbage);
     }
     wakers.into_iter().for_each(Waker::wake);
-    drop(garbage);
+    for (orphan, c) in garbage {
+        orphan.complete(c);
+    }
 }
 
 /// A buffer that counts its drops; the kernel reads or writes its Vec.

@@ -15,6 +15,39 @@ pub unsafe trait IoBuf: 'static {
     fn bytes_init(&self) -> usize;
     /// Total capacity of the storage (what a read may fill).
     fn bytes_total(&self) -> usize;
+
+    /// The initialised bytes.
+    fn as_init_slice(&self) -> &[u8] {
+        // SAFETY: the trait's contract: `bytes_init()` bytes at
+        // `stable_ptr()` are initialised and live as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.stable_ptr(), self.bytes_init()) }
+    }
+
+    /// A [`super::Slice`] of the buffer (`range` within `bytes_total()`).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is out of `0..bytes_total()`.
+    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> super::Slice<Self>
+    where
+        Self: Sized,
+    {
+        super::Slice::new(self, range)
+    }
+}
+
+/// Copies as much of `src` as fits into `buf`'s storage from its start and
+/// marks it initialised; returns the number of bytes copied.
+pub(crate) fn copy_into<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
+    let n = src.len().min(buf.bytes_total());
+    // SAFETY: `buf`'s storage has `bytes_total() >= n` writable bytes at
+    // `stable_mut_ptr()`, which cannot overlap `src` (a shared borrow of
+    // other memory); the `n` bytes are then initialised.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.stable_mut_ptr(), n);
+        buf.set_init(n);
+    }
+    n
 }
 
 /// A buffer the kernel may write into while an operation is in flight.

@@ -6,5 +6,8 @@
 //! describe the buffers that can be lent to the kernel this way.
 
 mod buf;
+mod slice;
 
+pub(crate) use buf::copy_into;
 pub use buf::{IoBuf, IoBufMut};
+pub use slice::Slice;

@@ -16,7 +16,6 @@ mod error;
 mod handle;
 pub(crate) mod timers;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
@@ -33,7 +32,7 @@ pub use handle::{CallbackHandle, Handle};
 
 pub(crate) use context::{with_current, with_loop};
 
-use crate::driver::{Driver, Wait};
+use crate::driver::{Driver, Garbage, Wait};
 use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
 use crate::task::{ExceptionContext, Task, TaskHandle};
 use timers::Timers;
@@ -57,7 +56,7 @@ pub(crate) struct Local {
 struct Scratch {
     wakers: Vec<Waker>,
     callbacks: Vec<Rc<Callback>>,
-    garbage: Vec<Box<dyn Any>>,
+    garbage: Vec<Garbage>,
 }
 
 impl Local {
@@ -166,7 +165,9 @@ impl Local {
         }
         // Outside every borrow: wakers and resource drops may run user code.
         scratch.wakers.drain(..).for_each(Waker::wake);
-        scratch.garbage.clear();
+        for (orphan, completion) in scratch.garbage.drain(..) {
+            orphan.complete(completion);
+        }
         exec.drain_remote();
 
         {
@@ -561,6 +562,15 @@ fn spawn_inner<F: Future + 'static>(future: F, name: Option<Box<str>>) -> Task<F
         Some(task) => task,
         None => panic!("ringloop::spawn called outside a running ringloop event loop"),
     }
+}
+
+/// The driver of the loop running on this thread (for sockets and files).
+pub(crate) fn current_driver() -> io::Result<Rc<RefCell<Driver>>> {
+    context::with_current(|l| l.driver.clone()).ok_or_else(|| {
+        io::Error::other(
+            "ringloop: sockets and files must be created inside a running ringloop event loop",
+        )
+    })
 }
 
 /// The task currently running on this thread's loop, if any (asyncio's

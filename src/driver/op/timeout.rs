@@ -44,3 +44,32 @@ unsafe impl OpCode for Timeout {
         }
     }
 }
+
+/// `IORING_OP_LINK_TIMEOUT` (io_uring_prep_link_timeout(3)): cancels the op
+/// it is linked to if that op has not finished within the duration.
+#[derive(Debug)]
+pub(crate) struct LinkTimeout {
+    /// Boxed: the kernel reads it through a pointer.
+    ts: Box<types::Timespec>,
+}
+
+impl LinkTimeout {
+    pub(crate) fn new(duration: Duration) -> LinkTimeout {
+        LinkTimeout {
+            ts: Box::new(types::Timespec::from(duration)),
+        }
+    }
+}
+
+// SAFETY: the SQE points only at `*self.ts`, a heap allocation owned by self.
+unsafe impl OpCode for LinkTimeout {
+    type Output = ();
+    const CODE: u8 = opcode::LinkTimeout::CODE;
+    const NAME: &'static str = "IORING_OP_LINK_TIMEOUT";
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::LinkTimeout::new(&*self.ts).build()
+    }
+
+    fn complete(self, _c: Completion) {}
+}

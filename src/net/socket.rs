@@ -1,0 +1,207 @@
+//! [`Socket`]: an fd shared by a socket and its in-flight ops.
+//!
+//! Every op on a socket holds a clone, so the fd stays open until the last
+//! op's CQE; when the last clone goes, the fd is closed through the ring.
+//! Bytes received by a read whose future was dropped are kept here and
+//! returned first by the next read (DESIGN.md decision 4).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use crate::driver::Driver;
+use crate::driver::op::close::Close;
+use crate::driver::op::recv::Recv;
+use crate::driver::op::send::Send;
+use crate::driver::op::{Op, submit_detached};
+use crate::io::{IoBuf, IoBufMut, copy_into};
+
+struct Inner {
+    fd: Option<OwnedFd>,
+    driver: Rc<RefCell<Driver>>,
+    /// Bytes an orphaned read received, served before the next read.
+    unread: RefCell<Vec<u8>>,
+    /// An orphaned read saw end-of-stream.
+    unread_eof: Cell<bool>,
+    /// Reads in the kernel (only orphans can overlap a new read).
+    reads_in_flight: Cell<usize>,
+    read_waker: Cell<Option<Waker>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            // No op can still use the fd: each holds a clone of this.
+            submit_detached(&self.driver, Close::new(fd));
+        }
+    }
+}
+
+/// A shared, ring-closed socket fd.
+#[derive(Clone)]
+pub(crate) struct Socket(Rc<Inner>);
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
+/// Counts a read as in flight until dropped.
+pub(crate) struct ReadGuard(Socket);
+
+impl ReadGuard {
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Keeps bytes received after the read's future was dropped.
+    pub(crate) fn keep_unread(&self, bytes: &[u8], eof: bool) {
+        self.0.0.unread.borrow_mut().extend_from_slice(bytes);
+        if eof {
+            self.0.0.unread_eof.set(true);
+        }
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        let inner = &self.0.0;
+        inner.reads_in_flight.set(inner.reads_in_flight.get() - 1);
+        if let Some(w) = inner.read_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Socket {
+    /// Wraps `fd` for the loop running on this thread.
+    ///
+    /// # Errors
+    ///
+    /// When no ringloop loop runs on this thread.
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<Socket> {
+        let driver = crate::runtime::current_driver()?;
+        Ok(Socket(Rc::new(Inner {
+            fd: Some(fd),
+            driver,
+            unread: RefCell::new(Vec::new()),
+            unread_eof: Cell::new(false),
+            reads_in_flight: Cell::new(0),
+            read_waker: Cell::new(None),
+        })))
+    }
+
+    pub(crate) fn driver(&self) -> &Rc<RefCell<Driver>> {
+        &self.0.driver
+    }
+
+    pub(crate) fn read_guard(&self) -> ReadGuard {
+        let inner = &self.0;
+        inner.reads_in_flight.set(inner.reads_in_flight.get() + 1);
+        ReadGuard(self.clone())
+    }
+
+    /// Receives into `buf`: bytes kept from an abandoned read first, then
+    /// from the kernel.
+    pub(crate) async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        // An abandoned read still in the kernel may yet deliver bytes that
+        // come before any a new read would get: wait for it to land.
+        let inner = &self.0;
+        poll_fn(|cx| {
+            if inner.reads_in_flight.get() == 0 {
+                Poll::Ready(())
+            } else {
+                inner.read_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        {
+            let mut unread = inner.unread.borrow_mut();
+            if !unread.is_empty() {
+                let n = copy_into(&mut buf, &unread);
+                unread.drain(..n);
+                return (Ok(n), buf);
+            }
+        }
+        if inner.unread_eof.get() {
+            return (Ok(0), buf);
+        }
+        match Op::try_submit(&inner.driver, Recv::new(self, buf)) {
+            Ok(op) => op.await,
+            Err((e, recv)) => (Err(e), recv.into_buf()),
+        }
+    }
+
+    /// Sends `buf`'s initialised bytes (one `send`; may be partial).
+    pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        match Op::try_submit(&self.0.driver, Send::new(self.clone(), buf)) {
+            Ok(op) => op.await,
+            Err((e, send)) => (Err(e), send.into_buf()),
+        }
+    }
+
+    /// Sends all of `buf`'s initialised bytes.
+    pub(crate) async fn send_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut slice = buf.slice(..);
+        let mut sent = 0;
+        while sent < total {
+            let (res, s) = self.send(slice).await;
+            let buf = s.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "send wrote 0 bytes",
+                        )),
+                        buf,
+                    );
+                }
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+            slice = buf.slice(sent..);
+        }
+        (Ok(()), slice.into_inner())
+    }
+
+    /// Fills all of `buf`'s storage (`bytes_total()`), or fails with
+    /// `UnexpectedEof` (the buffer keeps what arrived).
+    pub(crate) async fn recv_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut got = 0;
+        let mut slice = buf.slice(..);
+        while got < total {
+            let (res, s) = self.recv(slice).await;
+            let buf = s.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("stream ended after {got} of {total} bytes"),
+                        )),
+                        buf,
+                    );
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+            slice = buf.slice(got..);
+        }
+        (Ok(()), slice.into_inner())
+    }
+
+    pub(crate) async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        use crate::driver::op::shutdown::Shutdown;
+        Op::submit(&self.0.driver, Shutdown::new(self.clone(), how))?.await
+    }
+}

@@ -1,0 +1,416 @@
+//! TCP: [`TcpListener`], [`TcpStream`] and its owned halves.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::socket::Socket;
+use crate::driver::op::Op;
+use crate::driver::op::accept::Accept;
+use crate::driver::op::connect::Connect;
+use crate::io::{IoBuf, IoBufMut};
+use crate::sys::{self, RawAddr};
+
+/// Resolves `addr` (no DNS for IP literals).
+pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        ));
+    }
+    Ok(addrs)
+}
+
+pub(crate) fn inet_addr(raw: &RawAddr) -> io::Result<SocketAddr> {
+    raw.to_std().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the socket address is not IPv4/IPv6",
+        )
+    })
+}
+
+fn domain(addr: &SocketAddr) -> i32 {
+    if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
+}
+
+/// Options for [`TcpListener::bind_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    /// `listen(2)` backlog (default 1024).
+    pub backlog: i32,
+    /// `SO_REUSEADDR` (default true, as std and tokio).
+    pub reuse_addr: bool,
+    /// `SO_REUSEPORT` (default false): several listeners, e.g. one per
+    /// core, share the port and the kernel spreads connections.
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_addr: true,
+            reuse_port: false,
+        }
+    }
+}
+
+/// A TCP socket listening for connections.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::net::{TcpListener, TcpStream};
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = ringloop::spawn(async move {
+///         let s = TcpStream::connect(addr).await?;
+///         let (res, _) = s.write_all(b"ping".to_vec()).await;
+///         res
+///     });
+///     let (stream, _peer) = listener.accept().await?;
+///     let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     assert_eq!(buf, b"ping");
+///     client.await??;
+///     Ok::<(), std::io::Error>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+pub struct TcpListener {
+    socket: Socket,
+}
+
+impl TcpListener {
+    /// Binds to `addr` with the default [`ListenOptions`].
+    ///
+    /// # Errors
+    ///
+    /// Resolution, `socket`, `bind` or `listen` failures; or no running loop.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Binds to `addr` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpListener::bind`].
+    pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match Self::bind_one(&a, options) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
+    }
+
+    fn bind_one(addr: &SocketAddr, o: ListenOptions) -> io::Result<TcpListener> {
+        let fd = sys::socket(domain(addr), libc::SOCK_STREAM)?;
+        if o.reuse_addr {
+            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        }
+        if o.reuse_port {
+            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        sys::bind(&fd, &RawAddr::from_std(addr))
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+        sys::listen(&fd, o.backlog)?;
+        Ok(TcpListener {
+            socket: Socket::new(fd)?,
+        })
+    }
+
+    /// Accepts a connection.
+    ///
+    /// When the process is out of fds (`EMFILE`/`ENFILE`), it backs off
+    /// (1 ms doubling to 100 ms) and retries instead of spinning or failing,
+    /// resuming as soon as fds are freed.
+    ///
+    /// # Errors
+    ///
+    /// Other accept failures.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, raw) = accept_with_backoff(&self.socket).await?;
+        let stream = TcpStream::from_fd(fd)?;
+        Ok((stream, inet_addr(&raw)?))
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// `getsockname` failures.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        inet_addr(&sys::local_addr(&self.socket)?)
+    }
+}
+
+/// Accepts on `socket`, backing off while the process is out of fds.
+pub(crate) async fn accept_with_backoff(socket: &Socket) -> io::Result<(OwnedFd, RawAddr)> {
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match Op::submit(socket.driver(), Accept::new(socket.clone()))?.await {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                crate::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.as_raw_fd())
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A TCP connection. Reads and writes take owned buffers and give them back
+/// with the result: `let (res, buf) = stream.read(buf).await;`.
+///
+/// Dropping a read future never loses bytes: what the kernel delivered
+/// after the drop is returned by the next read.
+pub struct TcpStream {
+    socket: Socket,
+}
+
+impl TcpStream {
+    pub(crate) fn from_fd(fd: OwnedFd) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            socket: Socket::new(fd)?,
+        })
+    }
+
+    /// Connects to `addr` (each resolved address in turn).
+    ///
+    /// # Errors
+    ///
+    /// The last connection error, or no running loop.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        Self::connect_inner(addr, None).await
+    }
+
+    /// Connects with a deadline enforced by the kernel
+    /// (`IORING_OP_LINK_TIMEOUT`); `TimedOut` when it passes.
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpStream::connect`].
+    pub async fn connect_timeout(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        Self::connect_inner(addr, Some(timeout)).await
+    }
+
+    async fn connect_inner(
+        addr: impl ToSocketAddrs,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let driver = crate::runtime::current_driver()?;
+        let mut last = None;
+        for a in resolve(addr)? {
+            let fd = sys::socket(domain(&a), libc::SOCK_STREAM)?;
+            let op = Connect::new(fd, RawAddr::from_std(&a));
+            let res = match timeout {
+                None => Op::submit(&driver, op)?.await,
+                Some(t) => Op::submit_with_timeout(&driver, op, t)?.await,
+            };
+            match res {
+                Ok(fd) => return TcpStream::from_fd(fd),
+                Err(e) => last = Some(io::Error::new(e.kind(), format!("connect {a}: {e}"))),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
+    }
+
+    /// Reads once into `buf`'s storage (up to `bytes_total()`); `Ok(0)` at
+    /// end of stream.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.recv(buf).await
+    }
+
+    /// Fills `buf`'s whole storage, or fails with `UnexpectedEof`.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.socket.recv_exact(buf).await
+    }
+
+    /// Writes once from `buf`'s initialised bytes; may write fewer.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.socket.send_all(buf).await
+    }
+
+    /// Shuts down the read side, the write side (sends FIN) or both.
+    ///
+    /// # Errors
+    ///
+    /// `shutdown(2)` failures (e.g. `NotConnected`).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how).await
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// `getpeername` failures.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        inet_addr(&sys::peer_addr(&self.socket)?)
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// `getsockname` failures.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        inet_addr(&sys::local_addr(&self.socket)?)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+    ///
+    /// # Errors
+    ///
+    /// `setsockopt` failures.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        sys::setsockopt_int(
+            &self.socket,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            i32::from(nodelay),
+        )
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// `getsockopt` failures.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(sys::getsockopt_int(&self.socket, libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+    }
+
+    /// Splits the stream into a read half and a write half that two tasks
+    /// can use at once. The socket closes when both are dropped; dropping
+    /// the write half shuts down the write side (sends FIN), as tokio does.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                socket: self.socket.clone(),
+            },
+            OwnedWriteHalf {
+                socket: self.socket,
+                shutdown_on_drop: true,
+            },
+        )
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.as_raw_fd())
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+/// The read half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    socket: Socket,
+}
+
+impl OwnedReadHalf {
+    /// See [`TcpStream::read`].
+    pub async fn read<B: IoBufMut>(&mut self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.recv(buf).await
+    }
+
+    /// See [`TcpStream::read_exact`].
+    pub async fn read_exact<B: IoBufMut>(&mut self, buf: B) -> (io::Result<()>, B) {
+        self.socket.recv_exact(buf).await
+    }
+}
+
+/// The write half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    socket: Socket,
+    shutdown_on_drop: bool,
+}
+
+impl OwnedWriteHalf {
+    /// See [`TcpStream::write`].
+    pub async fn write<B: IoBuf>(&mut self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send(buf).await
+    }
+
+    /// See [`TcpStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&mut self, buf: B) -> (io::Result<()>, B) {
+        self.socket.send_all(buf).await
+    }
+
+    /// Shuts down the write side now (sends FIN).
+    ///
+    /// # Errors
+    ///
+    /// `shutdown(2)` failures.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.shutdown_on_drop = false;
+        self.socket.shutdown(Shutdown::Write).await
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            use crate::driver::op::shutdown::Shutdown as ShutdownOp;
+            crate::driver::op::submit_detached(
+                self.socket.driver(),
+                ShutdownOp::new(self.socket.clone(), Shutdown::Write),
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Socket").field(&self.as_raw_fd()).finish()
+    }
+}
