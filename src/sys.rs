@@ -162,7 +162,7 @@ impl RawAddr {
     }
 
     /// The address as an internet address, if it is one.
-    pub(crate) fn to_std(&self) -> Option<std::net::SocketAddr> {
+    pub(crate) fn inet(&self) -> Option<std::net::SocketAddr> {
         match self.family() {
             libc::AF_INET => {
                 // SAFETY: the family says the storage holds a sockaddr_in.
@@ -349,4 +349,61 @@ pub(crate) fn signalfd(signum: i32) -> io::Result<(OwnedFd, libc::sigset_t)> {
 pub(crate) fn restore_sigmask(old: &libc::sigset_t) {
     // SAFETY: `old` is a valid sigset_t returned by pthread_sigmask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+/// A `msghdr` with one `iovec` and an address, kept together in one box by
+/// `SendMsg`/`RecvMsg` so the pointers between them stay valid.
+pub(crate) struct MsgHdr {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    addr: RawAddr,
+}
+
+impl MsgHdr {
+    pub(crate) fn new(addr: RawAddr) -> MsgHdr {
+        MsgHdr {
+            // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+            hdr: unsafe { std::mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr,
+        }
+    }
+
+    /// Points the single iovec at `len` bytes at `ptr`.
+    pub(crate) fn set_buf(&mut self, ptr: *mut u8, len: usize) {
+        self.iov = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: len,
+        };
+    }
+
+    /// Links the header to its iovec and address (call once boxed: the
+    /// pointers are to this value's own fields) and returns it.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::msghdr {
+        self.hdr.msg_iov = &mut self.iov;
+        self.hdr.msg_iovlen = 1;
+        // A receive's kernel fills the address in; a send's reads it.
+        self.hdr.msg_name = (&mut self.addr.storage as *mut libc::sockaddr_storage).cast();
+        self.hdr.msg_namelen = self.addr.len;
+        &mut self.hdr
+    }
+
+    /// The address the kernel filled in (receive) or was given (send).
+    pub(crate) fn addr(&self) -> RawAddr {
+        let mut a = self.addr;
+        a.len = self.hdr.msg_namelen;
+        a
+    }
+}
+
+/// `socketpair(2)` with `SOCK_CLOEXEC`.
+pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as std::os::fd::RawFd; 2];
+    // SAFETY: `fds` is a writable array of two c_ints, as socketpair needs.
+    cvt(unsafe { libc::socketpair(domain, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

@@ -36,6 +36,19 @@ pub unsafe trait IoBuf: 'static {
     }
 }
 
+/// The first `n` bytes of `buf`'s storage (clamped to `bytes_total()`).
+///
+/// # Safety
+///
+/// Those bytes must be initialised: `n` is a count the kernel reported
+/// writing into this storage.
+pub(crate) unsafe fn kernel_written<B: IoBuf>(buf: &B, n: usize) -> &[u8] {
+    let n = n.min(buf.bytes_total());
+    // SAFETY: `n` bytes at `stable_ptr()` lie in the storage (clamped) and
+    // are initialised (the caller's contract).
+    unsafe { std::slice::from_raw_parts(buf.stable_ptr(), n) }
+}
+
 /// Copies as much of `src` as fits into `buf`'s storage from its start and
 /// marks it initialised; returns the number of bytes copied.
 pub(crate) fn copy_into<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {

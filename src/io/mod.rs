@@ -8,6 +8,6 @@
 mod buf;
 mod slice;
 
-pub(crate) use buf::copy_into;
 pub use buf::{IoBuf, IoBufMut};
+pub(crate) use buf::{copy_into, kernel_written};
 pub use slice::Slice;

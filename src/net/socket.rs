@@ -6,6 +6,7 @@
 //! returned first by the next read (DESIGN.md decision 4).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -15,9 +16,12 @@ use std::task::{Poll, Waker};
 use crate::driver::Driver;
 use crate::driver::op::close::Close;
 use crate::driver::op::recv::Recv;
+use crate::driver::op::recvmsg::RecvMsg;
 use crate::driver::op::send::Send;
+use crate::driver::op::sendmsg::SendMsg;
 use crate::driver::op::{Op, submit_detached};
 use crate::io::{IoBuf, IoBufMut, copy_into};
+use crate::sys::RawAddr;
 
 struct Inner {
     fd: Option<OwnedFd>,
@@ -26,6 +30,8 @@ struct Inner {
     unread: RefCell<Vec<u8>>,
     /// An orphaned read saw end-of-stream.
     unread_eof: Cell<bool>,
+    /// Datagrams an orphaned receive got, served before the next receive.
+    datagrams: RefCell<VecDeque<(Vec<u8>, RawAddr)>>,
     /// Reads in the kernel (only orphans can overlap a new read).
     reads_in_flight: Cell<usize>,
     read_waker: Cell<Option<Waker>>,
@@ -67,6 +73,13 @@ impl ReadGuard {
     }
 }
 
+impl ReadGuard {
+    /// Keeps a datagram received after the receive's future was dropped.
+    pub(crate) fn keep_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
+        self.0.0.datagrams.borrow_mut().push_back((bytes, from));
+    }
+}
+
 impl Drop for ReadGuard {
     fn drop(&mut self) {
         let inner = &self.0.0;
@@ -90,6 +103,7 @@ impl Socket {
             driver,
             unread: RefCell::new(Vec::new()),
             unread_eof: Cell::new(false),
+            datagrams: RefCell::new(VecDeque::new()),
             reads_in_flight: Cell::new(0),
             read_waker: Cell::new(None),
         })))
@@ -105,11 +119,9 @@ impl Socket {
         ReadGuard(self.clone())
     }
 
-    /// Receives into `buf`: bytes kept from an abandoned read first, then
-    /// from the kernel.
-    pub(crate) async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
-        // An abandoned read still in the kernel may yet deliver bytes that
-        // come before any a new read would get: wait for it to land.
+    /// Waits until no abandoned read is still in the kernel: it may yet
+    /// deliver bytes that come before any a new read would get.
+    async fn orphans_landed(&self) {
         let inner = &self.0;
         poll_fn(|cx| {
             if inner.reads_in_flight.get() == 0 {
@@ -120,6 +132,40 @@ impl Socket {
             }
         })
         .await;
+    }
+
+    /// Receives one datagram (and its source): one kept from an abandoned
+    /// receive first, then from the kernel. A datagram longer than the
+    /// buffer is truncated, as `recvfrom(2)` does.
+    pub(crate) async fn recv_from<B: IoBufMut>(
+        &self,
+        mut buf: B,
+    ) -> (io::Result<(usize, RawAddr)>, B) {
+        self.orphans_landed().await;
+        let kept = self.0.datagrams.borrow_mut().pop_front();
+        if let Some((bytes, from)) = kept {
+            let n = copy_into(&mut buf, &bytes);
+            return (Ok((n, from)), buf);
+        }
+        match Op::try_submit(&self.0.driver, RecvMsg::new(self, buf)) {
+            Ok(op) => op.await,
+            Err((e, op)) => (Err(e), op.into_buf()),
+        }
+    }
+
+    /// Sends one datagram to `to`.
+    pub(crate) async fn send_to<B: IoBuf>(&self, buf: B, to: RawAddr) -> (io::Result<usize>, B) {
+        match Op::try_submit(&self.0.driver, SendMsg::new(self.clone(), buf, to)) {
+            Ok(op) => op.await,
+            Err((e, op)) => (Err(e), op.into_buf()),
+        }
+    }
+
+    /// Receives into `buf`: bytes kept from an abandoned read first, then
+    /// from the kernel.
+    pub(crate) async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        self.orphans_landed().await;
+        let inner = &self.0;
         {
             let mut unread = inner.unread.borrow_mut();
             if !unread.is_empty() {

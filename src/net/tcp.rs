@@ -26,7 +26,7 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
 }
 
 pub(crate) fn inet_addr(raw: &RawAddr) -> io::Result<SocketAddr> {
-    raw.to_std().ok_or_else(|| {
+    raw.inet().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             "the socket address is not IPv4/IPv6",
@@ -350,10 +350,10 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-/// The read half of [`TcpStream::into_split`].
+/// The read half of a stream split by `into_split` (TCP or Unix).
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    socket: Socket,
+    pub(crate) socket: Socket,
 }
 
 impl OwnedReadHalf {
@@ -368,11 +368,11 @@ impl OwnedReadHalf {
     }
 }
 
-/// The write half of [`TcpStream::into_split`].
+/// The write half of a stream split by `into_split` (TCP or Unix).
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    socket: Socket,
-    shutdown_on_drop: bool,
+    pub(crate) socket: Socket,
+    pub(crate) shutdown_on_drop: bool,
 }
 
 impl OwnedWriteHalf {

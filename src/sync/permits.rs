@@ -67,14 +67,12 @@ impl Permits {
     /// to wake once the borrow is released) or to the pool.
     #[must_use = "the returned waker must be woken"]
     pub(crate) fn release(&mut self) -> Option<Waker> {
-        let waker = self.waiters.notify_first(());
-        if self.waiters.notified() == 0 || waker.is_none() {
-            // Nobody was waiting: the permit goes to the pool.
-            if self.waiters.waiting() == 0 && waker.is_none() {
-                self.permits += 1;
-            }
+        if self.waiters.waiting() == 0 {
+            self.permits += 1;
+            None
+        } else {
+            self.waiters.notify_first(())
         }
-        waker
     }
 }
 

@@ -51,3 +51,39 @@ unsafe impl OpCode for Connect {
         }
     }
 }
+
+/// Connects an already shared socket (a datagram socket's default peer).
+pub(crate) struct ConnectShared<F> {
+    fd: F,
+    /// Read by the kernel: boxed so it does not move.
+    addr: Box<RawAddr>,
+}
+
+impl<F: AsRawFd + 'static> ConnectShared<F> {
+    pub(crate) fn new(fd: F, addr: RawAddr) -> Self {
+        ConnectShared {
+            fd,
+            addr: Box::new(addr),
+        }
+    }
+}
+
+// SAFETY: the SQE points at `self.addr.storage`, heap memory owned by self.
+unsafe impl<F: AsRawFd + 'static> OpCode for ConnectShared<F> {
+    type Output = std::io::Result<()>;
+    const CODE: u8 = opcode::Connect::CODE;
+    const NAME: &'static str = "IORING_OP_CONNECT";
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Connect::new(
+            types::Fd(self.fd.as_raw_fd()),
+            (&self.addr.storage as *const libc::sockaddr_storage).cast(),
+            self.addr.len,
+        )
+        .build()
+    }
+
+    fn complete(self, c: Completion) -> Self::Output {
+        c.into_result().map(drop)
+    }
+}

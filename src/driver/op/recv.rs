@@ -58,10 +58,8 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     fn complete_orphan(self, c: Completion) {
         if let Ok(n) = c.into_result() {
-            let n = n as usize;
-            // SAFETY: the kernel initialised the first `n` bytes of the
-            // storage `stable_ptr` points at (at least `n` long).
-            let got = unsafe { std::slice::from_raw_parts(self.buf.stable_ptr(), n) };
+            // SAFETY: the kernel wrote `n` bytes into the buffer.
+            let got = unsafe { crate::io::kernel_written(&self.buf, n as usize) };
             self.socket.keep_unread(got, n == 0);
         }
     }
