@@ -66,6 +66,9 @@ struct Inner<E> {
     aborting: Cell<bool>,
     /// The group has returned.
     finished: Cell<bool>,
+    /// The group's future is being polled (spawning from the body need not
+    /// wake it: it polls the new child before it returns).
+    polling: Cell<bool>,
     waker: Cell<Option<Waker>>,
 }
 
@@ -125,7 +128,10 @@ impl<E: 'static> TaskGroup<E> {
         });
         let handle = task.handle();
         self.inner.children.borrow_mut().push(task);
-        self.inner.wake();
+        if !self.inner.polling.get() {
+            // Spawned from elsewhere (a child): the group must look at it.
+            self.inner.wake();
+        }
         Ok(ChildHandle { handle, slot })
     }
 }
@@ -233,6 +239,7 @@ where
         errors: RefCell::new(Vec::new()),
         aborting: Cell::new(false),
         finished: Cell::new(false),
+        polling: Cell::new(false),
         waker: Cell::new(None),
     });
     let guard = CancelChildren(inner.clone());
@@ -243,21 +250,45 @@ where
     let mut cancelled_rest = false;
     poll_fn(|cx| {
         inner.waker.set(Some(cx.waker().clone()));
+        inner.polling.set(true);
+        let r = poll_group(&inner, cx, &mut body, &mut output, &mut cancelled_rest);
+        inner.polling.set(false);
+        r
+    })
+    .await;
+    drop(guard);
+    let errors = std::mem::take(&mut *inner.errors.borrow_mut());
+    if errors.is_empty() {
+        Ok(output.expect("the body finished"))
+    } else {
+        Err(TaskGroupError { errors })
+    }
+}
+
+/// One poll of the group: the body, then the children (TG1–TG3).
+fn poll_group<E, R, Fut: Future<Output = R>>(
+    inner: &Inner<E>,
+    cx: &mut std::task::Context<'_>,
+    body: &mut Pin<&mut Option<Fut>>,
+    output: &mut Option<R>,
+    cancelled_rest: &mut bool,
+) -> Poll<()> {
+    {
         loop {
             if !inner.aborting.get() {
                 if let Some(b) = body.as_mut().as_pin_mut() {
                     if let Poll::Ready(v) = b.poll(cx) {
-                        output = Some(v);
+                        *output = Some(v);
                         body.set(None);
                     }
                 }
             }
-            poll_children(&inner, cx);
-            if inner.aborting.get() && !cancelled_rest {
+            poll_children(inner, cx);
+            if inner.aborting.get() && !*cancelled_rest {
                 // TG2: cancel the body and every other child. Dropping a
                 // task handle cancels it at once, so their cleanup has run
                 // when this returns.
-                cancelled_rest = true;
+                *cancelled_rest = true;
                 body.set(None);
                 let rest = std::mem::take(&mut *inner.children.borrow_mut());
                 drop(rest);
@@ -272,14 +303,6 @@ where
                 Poll::Ready(())
             };
         }
-    })
-    .await;
-    drop(guard);
-    let errors = std::mem::take(&mut *inner.errors.borrow_mut());
-    if errors.is_empty() {
-        Ok(output.expect("the body finished"))
-    } else {
-        Err(TaskGroupError { errors })
     }
 }
 

@@ -179,6 +179,11 @@ impl Driver {
     /// Starts reading `fd` (an eventfd) through the ring; a write to it makes
     /// [`Driver::take_woken`] return true and ends any wait in [`Driver::turn`].
     pub(crate) fn enable_wake(&mut self, fd: Arc<OwnedFd>) {
+        // Replacing an armed read would free its buffer under the kernel.
+        if self.wake.is_some() {
+            debug_assert!(false, "enable_wake called twice");
+            return;
+        }
         self.wake = Some(WakeRead {
             fd,
             buf: Box::new(0),

@@ -198,6 +198,10 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    pub(crate) fn into_socket(self) -> Socket {
+        self.socket
+    }
+
     pub(crate) fn from_fd(fd: OwnedFd) -> io::Result<TcpStream> {
         Ok(TcpStream {
             socket: Socket::new(fd)?,

@@ -67,6 +67,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.local.running.set(false);
+        // A stop() that arrived as the run ended must not stop the next run
+        // (asyncio resets `_stopping` when run_forever returns).
+        self.local.stopping.set(false);
         // `take` first, drop after: dropping the Rc outside the borrow.
         let prev = CURRENT.with(|c| c.borrow_mut().take());
         drop(prev);

@@ -42,7 +42,7 @@ use timers::Timers;
 pub(crate) struct Local {
     /// Unique per loop in the process (tells loops on one thread apart).
     pub(crate) id: u64,
-    pub(crate) exec: Executor,
+    pub(crate) exec: Rc<Executor>,
     pub(crate) driver: Rc<RefCell<Driver>>,
     pub(crate) timers: RefCell<Timers>,
     stopping: Cell<bool>,
@@ -68,13 +68,13 @@ impl Local {
         let sched = Scheduler::new(wake_fd);
         let local = Rc::new(Local {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            exec: Executor::new(
+            exec: Rc::new(Executor::new(
                 sched,
                 DebugOptions {
                     enabled: b.debug,
                     slow_callback: b.slow_callback,
                 },
-            ),
+            )),
             driver: Rc::new(RefCell::new(driver)),
             timers: RefCell::new(Timers::default()),
             stopping: Cell::new(false),
@@ -82,10 +82,7 @@ impl Local {
             closed: Cell::new(false),
             scratch: RefCell::new(Scratch::default()),
         });
-        // SAFETY: the executor lives inside the `Rc` allocation, which never
-        // moves; `EventLoop::drop` (and `Executor::drop`) detach it before it
-        // is freed, on this thread.
-        unsafe { local.exec.attach() };
+        Executor::attach(&local.exec);
         context::register(&local);
         Ok(local)
     }
@@ -189,7 +186,10 @@ impl Local {
     /// Cancels every task and drops every pending callback and timer.
     fn teardown(&self) {
         self.exec.cancel_all_now();
-        self.timers.borrow_mut().clear();
+        // Dropped outside the borrow: a callback's captures may own sleeps,
+        // whose Drop disarms them in these same timers.
+        let timers = self.timers.borrow_mut().take_all();
+        drop(timers);
     }
 }
 
@@ -337,7 +337,7 @@ impl EventLoop {
             return Err(RuntimeError::AlreadyRunning);
         }
         if !self.local.closed.replace(true) {
-            self.local.exec.sched.mark_closed();
+            drop(self.local.exec.sched.mark_closed());
             self.local.teardown();
         }
         Ok(())
@@ -364,6 +364,13 @@ impl EventLoop {
                 t.cancel();
             }
             while tasks.iter().any(|t| !t.is_done()) {
+                local.run_once(&mut || {})?;
+            }
+            // Done callbacks of the cancelled tasks run too (as asyncio.run).
+            for _ in 0..1000 {
+                if !local.exec.has_ready() {
+                    break;
+                }
                 local.run_once(&mut || {})?;
             }
         }
@@ -483,7 +490,9 @@ impl EventLoop {
 
 impl Drop for EventLoop {
     fn drop(&mut self) {
-        self.local.exec.sched.mark_closed();
+        // Wakes queued by other threads hold task references: drop them
+        // here, on the owner thread.
+        drop(self.local.exec.sched.mark_closed());
         self.local.teardown();
         self.local.exec.detach();
         context::unregister(self.local.id);

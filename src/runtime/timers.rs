@@ -205,11 +205,15 @@ impl Timers {
         self.slots.len()
     }
 
-    /// Drops every timer (the loop is closing).
-    pub(crate) fn clear(&mut self) {
-        self.heap.clear();
-        self.slots.clear();
+    /// Removes every timer (the loop is closing) and returns them, to be
+    /// dropped by the caller outside its borrow (callbacks may own sleeps).
+    /// Sequence numbers keep counting, so old keys never match new slots.
+    pub(crate) fn take_all(&mut self) -> impl Sized + use<> {
         self.stale = 0;
+        (
+            std::mem::take(&mut self.heap),
+            std::mem::take(&mut self.slots),
+        )
     }
 }
 

@@ -25,23 +25,10 @@ pub use report::{ExceptionContext, ExceptionKind};
 use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, PANICKED, TaskRef};
 use sched::Executor;
 
-/// The executor that owns `task`, when called on its loop's thread and the
-/// loop is alive.
-fn executor_of(task: &TaskRef) -> Option<&Executor> {
-    let sched = &task.header().sched;
-    if !sched.is_owner_thread() {
-        return None;
-    }
-    let p = sched_local(sched);
-    // SAFETY: non-null on the owner thread means the executor is alive and
-    // is only freed by this thread after nulling the pointer (see
-    // `Executor::attach`); the reference does not outlive this call chain,
-    // during which this thread cannot free it.
-    (!p.is_null()).then(|| unsafe { &*p })
-}
-
-fn sched_local(sched: &sched::Scheduler) -> *mut Executor {
-    sched.local_ptr()
+/// The executor that owns `task` (kept alive by the `Rc`), when called on
+/// its loop's thread while the loop is alive.
+fn executor_of(task: &TaskRef) -> Option<Rc<Executor>> {
+    task.header().sched.executor()
 }
 
 /// A handle to a spawned task: await it for its output.

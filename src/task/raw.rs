@@ -69,6 +69,8 @@ pub(crate) struct Vtable {
     take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the output; returns the panic payload if it was a panic.
     drop_output: unsafe fn(NonNull<Header>) -> Option<Box<dyn Any + Send>>,
+    /// Replaces an `Ok` output with `JoinError::Cancelled`.
+    cancel_output: unsafe fn(NonNull<Header>),
     dealloc: unsafe fn(NonNull<Header>),
 }
 
@@ -185,6 +187,13 @@ impl TaskRef {
         }
     }
 
+    /// Turns a just-finished `Ok` output into `Cancelled` (the task was
+    /// cancelled during its last poll). Owner thread; finished, not taken.
+    pub(crate) fn cancel_output(&self) {
+        // SAFETY: owner thread, just finished (the caller's contract).
+        unsafe { (self.header().vtable.cancel_output)(self.ptr) }
+    }
+
     /// Drops a completed task's output; returns a panic payload it held.
     /// Owner thread; `COMPLETE`.
     pub(crate) fn drop_output(&self) -> Option<Box<dyn Any + Send>> {
@@ -270,6 +279,7 @@ impl<F: Future + 'static> VtableFor<F> {
         cancel: cancel::<F>,
         take_output: take_output::<F>,
         drop_output: drop_output::<F>,
+        cancel_output: cancel_output::<F>,
         dealloc: dealloc::<F>,
     };
 }
@@ -308,8 +318,12 @@ fn finish<F: Future>(header: &Header, stage: &mut Stage<F>, out: Result<F::Outpu
     let old = std::mem::replace(stage, Stage::Consumed);
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
     let out = match dropped {
-        // A panic in the future's Drop is still a panic of the task.
-        Err(p) => Err(JoinError::panicked(p)),
+        // A panic in the future's Drop is still a panic of the task; the
+        // output it produced is dropped (catching its own Drop's panic).
+        Err(p) => {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(out)));
+            Err(JoinError::panicked(p))
+        }
         Ok(()) => out,
     };
     if out.as_ref().is_err_and(JoinError::is_panic) {
@@ -362,6 +376,25 @@ unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) -> Option<Box<dyn Any + S
             // A panicking Drop of the output has nobody to report to but the
             // loop's exception handler: surface it as that payload.
             catch_unwind(AssertUnwindSafe(move || drop(other))).err()
+        }
+    }
+}
+
+/// # Safety
+///
+/// `ptr` is a live `TaskCell<F>` that just finished; owner thread.
+unsafe fn cancel_output<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: exclusive stage access per the module invariant.
+    let stage = unsafe { &mut *cell.stage.get() };
+    if matches!(stage, Stage::Finished(Ok(_))) {
+        let old = std::mem::replace(stage, Stage::Finished(Err(JoinError::cancelled())));
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(old))) {
+            *stage = Stage::Finished(Err(JoinError::panicked(p)));
+            cell.header.set(PANICKED);
+        } else {
+            cell.header.set(CANCELLED);
         }
     }
 }

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::raw::{
-    CANCEL_REQUESTED, CANCELLED, COMPLETE, HANDLE, Header, Outcome, RUNNING, SCHEDULED, TaskRef,
+    CANCEL_REQUESTED, CANCELLED, COMPLETE, HANDLE, Header, Outcome, PANICKED, RUNNING, SCHEDULED,
+    TaskRef,
 };
 use super::report::{ExceptionContext, Handler};
 use super::{Task, TaskHandle};
@@ -102,17 +103,37 @@ impl Scheduler {
         })
     }
 
-    pub(crate) fn mark_closed(&self) {
+    /// Marks the loop closed (later remote wakes are dropped) and returns
+    /// what was queued, for the owner thread to drop.
+    pub(crate) fn mark_closed(&self) -> Vec<Remote> {
+        let mut queue = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         self.closed.store(true, Ordering::Release);
+        std::mem::take(&mut *queue)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The executor pointer; dereference only on the owner thread.
-    pub(crate) fn local_ptr(&self) -> *mut Executor {
-        self.local.load(Ordering::Acquire)
+    /// The loop's executor, kept alive by the returned `Rc`, when called on
+    /// the loop's thread while the loop is alive.
+    pub(crate) fn executor(&self) -> Option<Rc<Executor>> {
+        if !self.is_owner_thread() {
+            return None;
+        }
+        let p = self.local.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer was published by `Executor::attach`
+        // from a live `Rc<Executor>` and is nulled (on this, the owner,
+        // thread) before that Rc can be freed; we are on the owner thread,
+        // so it cannot be freed concurrently. Taking a count keeps it alive
+        // while the caller runs user code.
+        unsafe {
+            Rc::increment_strong_count(p);
+            Some(Rc::from_raw(p))
+        }
     }
 
     pub(crate) fn is_owner_thread(&self) -> bool {
@@ -138,10 +159,15 @@ impl Scheduler {
     }
 
     fn push_remote(&self, item: Remote) {
-        self.remote
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(item);
+        let mut queue = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            // The loop is gone or closed: nobody would ever drain this.
+            drop(queue);
+            drop(item);
+            return;
+        }
+        queue.push(item);
+        drop(queue);
         // SeqCst pairs with `park`: either the loop sees `remote_pending`
         // before it sleeps, or we see `parked` and write the eventfd.
         self.remote_pending.store(true, Ordering::SeqCst);
@@ -243,16 +269,14 @@ impl Executor {
         }
     }
 
-    /// Publishes this executor's address to wakers.
-    ///
-    /// # Safety
-    ///
-    /// `self` must not move until [`Executor::detach`] has been called, and
-    /// `detach` must be called (on this thread) before it is freed.
-    pub(crate) unsafe fn attach(&self) {
-        self.sched
+    /// Publishes this executor's address to wakers and task handles, until
+    /// [`Executor::detach`] (called by its owner, and at the latest by its
+    /// `Drop`): while the pointer is non-null, the `Rc` it came from is
+    /// alive, so [`Scheduler::executor`] can take a new reference from it.
+    pub(crate) fn attach(this: &Rc<Executor>) {
+        this.sched
             .local
-            .store(self as *const Executor as *mut Executor, Ordering::Release);
+            .store(Rc::as_ptr(this).cast_mut(), Ordering::Release);
     }
 
     /// Unpublishes the executor: later wakes are dropped.
@@ -397,28 +421,32 @@ impl Executor {
             return;
         }
         let prev = self.current.replace(Some(task.ptr()));
-        let outcome = {
-            h.set(RUNNING);
-            let debug = self.debug.get();
-            let started = debug.enabled.then(Instant::now);
-            let outcome = task.poll();
-            h.clear(RUNNING);
-            if let Some(t0) = started {
-                let took = t0.elapsed();
-                if took >= debug.slow_callback {
-                    self.report(&ExceptionContext::slow_poll(h.name(), took));
-                }
-            }
-            outcome
-        };
+        h.set(RUNNING);
+        let debug = self.debug.get();
+        let started = debug.enabled.then(Instant::now);
+        let outcome = task.poll();
+        let took = started.map(|t0| t0.elapsed());
+        h.clear(RUNNING);
         self.current.set(prev);
         match outcome {
-            Outcome::Done => self.complete(&task),
+            Outcome::Done => {
+                if h.has(CANCEL_REQUESTED) {
+                    // Cancelled during its last poll, then returned: asyncio
+                    // ends such a task cancelled, discarding the result.
+                    task.cancel_output();
+                }
+                self.complete(&task);
+            }
             Outcome::Pending => {
                 if h.has(CANCEL_REQUESTED) {
-                    self.schedule(task);
+                    self.schedule(task.clone());
                 }
             }
+        }
+        // Last: the report runs user code (the handler), which must find
+        // the task's state settled.
+        if let Some(took) = took.filter(|t| *t >= debug.slow_callback) {
+            self.report(&ExceptionContext::slow_poll(h.name(), took));
         }
     }
 
@@ -440,7 +468,9 @@ impl Executor {
         task.cancel_now();
         self.current.set(prev);
         h.clear(RUNNING);
-        h.set(CANCELLED);
+        if !h.has(PANICKED) {
+            h.set(CANCELLED);
+        }
         self.complete(task);
         true
     }
@@ -449,9 +479,16 @@ impl Executor {
     /// callbacks, drops its output if nobody can take it.
     fn complete(&self, task: &TaskRef) {
         let h = task.header();
+        if h.has(COMPLETE) {
+            return;
+        }
         h.set(COMPLETE);
         let key = h.registry_key.get();
-        let removed = self.registry.borrow_mut().try_remove(key);
+        let removed = {
+            let mut registry = self.registry.borrow_mut();
+            let ours = registry.get(key).is_some_and(|t| t.ptr() == task.ptr());
+            if ours { registry.try_remove(key) } else { None }
+        };
         if let Some(w) = h.join_waker.take() {
             w.wake();
         }
@@ -521,6 +558,9 @@ impl Executor {
     /// Cancels every live task *now* (drops their futures) and clears the
     /// ready queue. Used when the loop closes or is dropped.
     pub(crate) fn cancel_all_now(&self) {
+        // Cancelling may spawn (a future's Drop): repeat while it progresses.
+        // Tasks being polled further up the stack (RUNNING) cannot be
+        // dropped from here; whoever polls them completes them.
         loop {
             let tasks: Vec<TaskRef> = self
                 .registry
@@ -528,11 +568,14 @@ impl Executor {
                 .iter()
                 .map(|(_, t)| t.clone())
                 .collect();
-            if tasks.is_empty() {
-                break;
-            }
+            let mut progressed = false;
             for t in tasks {
-                self.cancel_now(&t);
+                if !t.header().has(RUNNING) {
+                    progressed |= self.cancel_now(&t);
+                }
+            }
+            if !progressed {
+                break;
             }
         }
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
@@ -544,6 +587,14 @@ impl Executor {
 impl Drop for Executor {
     fn drop(&mut self) {
         self.detach();
+        // A task still in the registry here never completed (it was being
+        // polled when its loop went away): its future may be `!Send`, and
+        // its last reference could be released on another thread. Leak it.
+        for (_, t) in std::mem::take(&mut *self.registry.borrow_mut()) {
+            if !t.header().has(COMPLETE) {
+                std::mem::forget(t);
+            }
+        }
     }
 }
 
