@@ -2,6 +2,7 @@
 //! [`StreamWriter`] (SEMANTICS ST1–ST5).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -316,8 +317,10 @@ impl fmt::Debug for StreamReader {
 
 struct WriterState {
     socket: Socket,
-    /// Bytes written but not yet sent.
-    pending: RefCell<Vec<u8>>,
+    /// Bytes written and not yet handed to a send.
+    pending: RefCell<VecDeque<u8>>,
+    /// Bytes in the send in flight (still "buffered" for `drain`).
+    in_flight: Cell<usize>,
     high: Cell<usize>,
     low: Cell<usize>,
     closing: Cell<bool>,
@@ -329,6 +332,10 @@ struct WriterState {
 }
 
 impl WriterState {
+    fn buffered(&self) -> usize {
+        self.pending.borrow().len() + self.in_flight.get()
+    }
+
     fn wake_drained(&self) {
         for w in self.drained.borrow_mut().drain(..) {
             w.wake();
@@ -348,7 +355,8 @@ impl StreamWriter {
     fn new(socket: Socket) -> StreamWriter {
         let state = Rc::new(WriterState {
             socket,
-            pending: RefCell::new(Vec::new()),
+            pending: RefCell::new(VecDeque::new()),
+            in_flight: Cell::new(0),
             high: Cell::new(64 * 1024),
             low: Cell::new(16 * 1024),
             closing: Cell::new(false),
@@ -369,7 +377,7 @@ impl StreamWriter {
         if self.state.closing.get() || data.is_empty() {
             return;
         }
-        self.state.pending.borrow_mut().extend_from_slice(data);
+        self.state.pending.borrow_mut().extend(data);
         if let Some(w) = self.state.flusher.take() {
             w.wake();
         }
@@ -377,7 +385,7 @@ impl StreamWriter {
 
     /// Bytes buffered and not yet sent.
     pub fn buffer_size(&self) -> usize {
-        self.state.pending.borrow().len()
+        self.state.buffered()
     }
 
     /// Sets the high- and low-water marks (asyncio's
@@ -400,7 +408,7 @@ impl StreamWriter {
             if let Some(e) = s.error.borrow().as_ref() {
                 return Poll::Ready(Err(io::Error::new(e.kind(), e.to_string())));
             }
-            let len = s.pending.borrow().len();
+            let len = s.buffered();
             let limit = *target.get_or_insert(if len > s.high.get() {
                 s.low.get()
             } else {
@@ -471,11 +479,21 @@ impl fmt::Debug for StreamWriter {
     }
 }
 
-/// The writer's background task: sends the buffer as it fills.
+/// The most a writer hands to one send.
+const SEND_CHUNK: usize = 256 * 1024;
+
+/// The writer's background task: sends the buffer as it fills, a bounded
+/// chunk at a time (what is in flight still counts as buffered).
 async fn flush_loop(s: Rc<WriterState>) {
+    let mut out: Vec<u8> = Vec::new();
     loop {
-        let chunk = std::mem::take(&mut *s.pending.borrow_mut());
-        if chunk.is_empty() {
+        if out.is_empty() {
+            let mut pending = s.pending.borrow_mut();
+            let k = pending.len().min(SEND_CHUNK);
+            out.extend(pending.drain(..k));
+            s.in_flight.set(out.len());
+        }
+        if out.is_empty() {
             s.wake_drained();
             if s.closing.get() {
                 break;
@@ -491,21 +509,18 @@ async fn flush_loop(s: Rc<WriterState>) {
             .await;
             continue;
         }
-        let (res, mut chunk) = s.socket.send(chunk).await;
+        let (res, sent) = s.socket.send(out).await;
+        out = sent;
         match res {
             Ok(n) => {
-                // Put back what was not sent, ahead of what was written since.
-                chunk.drain(..n);
-                if !chunk.is_empty() {
-                    let mut pending = s.pending.borrow_mut();
-                    chunk.extend_from_slice(&pending);
-                    *pending = chunk;
-                }
+                out.drain(..n);
+                s.in_flight.set(out.len());
                 s.wake_drained();
             }
             Err(e) => {
                 *s.error.borrow_mut() = Some(e);
                 s.pending.borrow_mut().clear();
+                s.in_flight.set(0);
                 break;
             }
         }
