@@ -9,11 +9,13 @@
 //! [`start_server`], [`StreamReader`] and [`StreamWriter`].
 
 mod buf;
+mod compat;
 mod slice;
 mod stream;
 
 pub use buf::{IoBuf, IoBufMut};
 pub(crate) use buf::{copy_into, kernel_written};
+pub use compat::Compat;
 pub use slice::Slice;
 pub use stream::{
     DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Server, StreamError, StreamReader,

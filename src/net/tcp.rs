@@ -322,6 +322,12 @@ impl TcpStream {
         Ok(sys::getsockopt_int(&self.socket, libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
     }
 
+    /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one copy
+    /// each way; see [`crate::io::Compat`]).
+    pub fn into_compat(self) -> crate::io::Compat {
+        crate::io::Compat::new(self.socket)
+    }
+
     /// Splits the stream into a read half and a write half that two tasks
     /// can use at once. The socket closes when both are dropped; dropping
     /// the write half shuts down the write side (sends FIN), as tokio does.

@@ -286,6 +286,12 @@ impl UnixStream {
         UnixAddr::from_raw(&sys::peer_addr(&self.socket)?)
     }
 
+    /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one copy
+    /// each way; see [`crate::io::Compat`]).
+    pub fn into_compat(self) -> crate::io::Compat {
+        crate::io::Compat::new(self.socket)
+    }
+
     /// See [`super::TcpStream::into_split`].
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (
