@@ -359,6 +359,36 @@ pub(crate) struct MsgHdr {
     addr: RawAddr,
 }
 
+/// A `msghdr` over several buffers and no address (vectored stream I/O).
+/// Boxed by its op; the iovec array is a separate heap allocation.
+pub(crate) struct IoVecs {
+    hdr: libc::msghdr,
+    iovs: Vec<libc::iovec>,
+}
+
+impl IoVecs {
+    /// One iovec per `(ptr, len)`.
+    pub(crate) fn new(bufs: impl Iterator<Item = (*mut u8, usize)>) -> IoVecs {
+        IoVecs {
+            // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+            hdr: unsafe { std::mem::zeroed() },
+            iovs: bufs
+                .map(|(p, len)| libc::iovec {
+                    iov_base: p.cast(),
+                    iov_len: len,
+                })
+                .collect(),
+        }
+    }
+
+    /// The header, linked to the iovecs (which do not move: heap).
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::msghdr {
+        self.hdr.msg_iov = self.iovs.as_mut_ptr();
+        self.hdr.msg_iovlen = self.iovs.len();
+        &mut self.hdr
+    }
+}
+
 impl MsgHdr {
     pub(crate) fn new(addr: RawAddr) -> MsgHdr {
         MsgHdr {

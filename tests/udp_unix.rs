@@ -163,3 +163,63 @@ fn unix_path_too_long_is_a_clear_error() {
     })
     .unwrap();
 }
+
+#[test]
+fn vectored_reads_and_writes_keep_order() {
+    ringloop::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let parts = vec![
+            b"abc".to_vec(),
+            Vec::new(),
+            b"defgh".to_vec(),
+            b"i".to_vec(),
+        ];
+        let (r, parts) = a.write_vectored(parts).await;
+        assert_eq!(r.unwrap(), 9);
+        assert_eq!(parts.len(), 4, "buffers come back");
+        let bufs = vec![
+            Vec::with_capacity(4),
+            Vec::with_capacity(2),
+            Vec::with_capacity(10),
+        ];
+        let (r, bufs) = b.read_vectored(bufs).await;
+        assert_eq!(r.unwrap(), 9);
+        assert_eq!(bufs[0], b"abcd");
+        assert_eq!(bufs[1], b"ef");
+        assert_eq!(bufs[2], b"ghi");
+    })
+    .unwrap();
+}
+
+#[test]
+fn close_returns_its_result_and_the_peer_sees_eof() {
+    ringloop::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.close().await.unwrap();
+        let (n, _) = b.read(Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 0, "EOF once the peer closed");
+    })
+    .unwrap();
+}
+
+#[test]
+fn close_with_an_abandoned_read_in_flight_cancels_it_and_closes() {
+    ringloop::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        // A read that times out leaves its op in the kernel (being cancelled).
+        let r = wait_for(
+            a.read(Vec::with_capacity(8)),
+            Some(Duration::from_millis(1)),
+        )
+        .await;
+        assert!(r.is_err());
+        a.close().await.unwrap();
+        // The fd is closed once the abandoned read has landed: the peer
+        // sees EOF promptly.
+        let (n, _) = wait_for(b.read(Vec::with_capacity(8)), Some(Duration::from_secs(5)))
+            .await
+            .expect("EOF arrives");
+        assert_eq!(n.unwrap(), 0);
+    })
+    .unwrap();
+}

@@ -6,6 +6,7 @@
 //! CQE, so the kernel never writes freed memory.
 
 pub(crate) mod accept;
+pub(crate) mod cancel;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod nop;
@@ -16,6 +17,7 @@ pub(crate) mod send;
 pub(crate) mod sendmsg;
 pub(crate) mod shutdown;
 pub(crate) mod timeout;
+pub(crate) mod vectored;
 pub(crate) mod write;
 
 use std::cell::RefCell;

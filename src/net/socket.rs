@@ -183,6 +183,74 @@ impl Socket {
         }
     }
 
+    /// Receives into several buffers in order (one `recvmsg`).
+    pub(crate) async fn recv_vectored<B: IoBufMut>(
+        &self,
+        mut bufs: Vec<B>,
+    ) -> (io::Result<usize>, Vec<B>) {
+        use crate::driver::op::vectored::RecvVectored;
+        self.orphans_landed().await;
+        {
+            let mut unread = self.0.unread.borrow_mut();
+            if !unread.is_empty() {
+                let mut n = 0;
+                for b in &mut bufs {
+                    let k = copy_into(b, &unread[n..]);
+                    n += k;
+                    if n == unread.len() {
+                        break;
+                    }
+                }
+                unread.drain(..n);
+                return (Ok(n), bufs);
+            }
+        }
+        if self.0.unread_eof.get() {
+            return (Ok(0), bufs);
+        }
+        match Op::try_submit(&self.0.driver, RecvVectored::new(self, bufs)) {
+            Ok(op) => op.await,
+            Err((e, op)) => (Err(e), op.into_bufs()),
+        }
+    }
+
+    /// Sends several buffers' initialised bytes in order (one `sendmsg`;
+    /// may be partial).
+    pub(crate) async fn send_vectored<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> (io::Result<usize>, Vec<B>) {
+        use crate::driver::op::vectored::SendVectored;
+        match Op::try_submit(&self.0.driver, SendVectored::new(self.clone(), bufs)) {
+            Ok(op) => op.await,
+            Err((e, op)) => (Err(e), op.into_bufs()),
+        }
+    }
+
+    /// Closes the socket now if this is its last handle: cancels every op
+    /// still in flight on its fd, then closes it through the ring and
+    /// returns the close's result. With other handles alive (a split half,
+    /// an op in another task), their ops are cancelled and the fd closes
+    /// when the last of them goes.
+    pub(crate) async fn close(self) -> io::Result<()> {
+        use crate::driver::op::cancel::CancelFd;
+        use crate::driver::op::close::Close;
+        let fd = self.as_raw_fd();
+        if Rc::strong_count(&self.0) > 1 {
+            // ECANCELED-free: ENOENT (nothing to cancel) is fine too.
+            let _ = Op::submit(&self.0.driver, CancelFd::new(fd))?.await;
+        }
+        match Rc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                let owned = inner.fd.take().expect("an open socket has its fd");
+                let driver = inner.driver.clone();
+                drop(inner);
+                Op::submit(&driver, Close::new(owned))?.await
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Sends `buf`'s initialised bytes (one `send`; may be partial).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         match Op::try_submit(&self.0.driver, Send::new(self.clone(), buf)) {

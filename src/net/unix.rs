@@ -259,6 +259,30 @@ impl UnixStream {
         self.socket.send_all(buf).await
     }
 
+    /// Reads into several buffers, filling them in order (`recvmsg`);
+    /// returns the total read, `Ok(0)` at end of stream.
+    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.recv_vectored(bufs).await
+    }
+
+    /// Writes several buffers' initialised bytes in order in one call
+    /// (`sendmsg`); may write fewer.
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.send_vectored(bufs).await
+    }
+
+    /// Closes the connection now: cancels any operation still in flight on
+    /// it (e.g. a read in another task's split half), then closes the fd
+    /// through the ring and returns the result. (Dropping the stream closes
+    /// it too, in the background.)
+    ///
+    /// # Errors
+    ///
+    /// The `close(2)` error.
+    pub async fn close(self) -> io::Result<()> {
+        self.socket.close().await
+    }
+
     /// See [`super::TcpStream::shutdown`].
     ///
     /// # Errors
