@@ -76,7 +76,7 @@ impl Local {
                 },
             )),
             driver: Rc::new(RefCell::new(driver)),
-            timers: RefCell::new(Timers::default()),
+            timers: RefCell::new(Timers::new(Instant::now())),
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
