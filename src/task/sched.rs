@@ -320,7 +320,9 @@ impl Executor {
         self.next_number.set(number + 1);
         let task = TaskRef::allocate(future, self.sched.clone(), number, name, SCHEDULED | HANDLE);
         let key = self.registry.borrow_mut().insert(task.clone());
-        task.header().registry_key.set(key);
+        task.header()
+            .registry_key
+            .set(u32::try_from(key).expect("more than 4 billion live tasks"));
         self.ready
             .borrow_mut()
             .push_back(Runnable::Task(task.clone()));
@@ -483,7 +485,7 @@ impl Executor {
             return;
         }
         h.set(COMPLETE);
-        let key = h.registry_key.get();
+        let key = h.registry_key.get() as usize;
         let removed = {
             let mut registry = self.registry.borrow_mut();
             let ours = registry.get(key).is_some_and(|t| t.ptr() == task.ptr());
@@ -537,7 +539,7 @@ impl Executor {
         // the run holds a reference; find that reference to clone it.
         let h = unsafe { ptr.as_ref() };
         registry
-            .get(h.registry_key.get())
+            .get(h.registry_key.get() as usize)
             .filter(|t| t.ptr() == ptr)
             .map(|t| TaskHandle::from_raw(t.clone()))
     }
