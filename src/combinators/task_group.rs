@@ -7,6 +7,9 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+
 use crate::runtime::RuntimeError;
 use crate::task::{JoinError, Task, TaskHandle};
 
@@ -121,9 +124,12 @@ impl<E: 'static> TaskGroup<E> {
         let inner = self.inner.clone();
         let out = slot.clone();
         let task = crate::spawn(async move {
-            match future.await {
-                Ok(v) => out.set(Some(v)),
-                Err(e) => inner.fail(ChildError::Failed(e)),
+            // Panics are caught here, in the child, so failures are recorded
+            // in the order they happen whatever their kind.
+            match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(Ok(v)) => out.set(Some(v)),
+                Ok(Err(e)) => inner.fail(ChildError::Failed(e)),
+                Err(payload) => inner.fail(ChildError::Panicked(JoinError::panicked(payload))),
             }
         });
         let handle = task.handle();

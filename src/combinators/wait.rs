@@ -1,8 +1,12 @@
 //! [`wait`] and [`as_completed`].
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Waker;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -157,17 +161,50 @@ pub fn as_completed_tasks<T>(
     tasks: impl IntoIterator<Item = Task<T>>,
     timeout: Option<Duration>,
 ) -> AsCompleted<T> {
+    let order = Rc::new(Order::default());
+    let pending: Vec<Option<Task<T>>> = tasks
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            // Done callbacks run in the order the tasks finished (T10): they
+            // record the completion order, even within one loop turn.
+            let order = order.clone();
+            t.add_done_callback(move |_| order.push(i));
+            Some(t)
+        })
+        .collect();
     AsCompleted {
-        pending: tasks.into_iter().collect(),
+        left: pending.len(),
+        pending,
+        order,
         timer: timeout.map(sleep),
         timed_out: false,
+    }
+}
+
+/// Indexes of finished children, in the order they finished.
+#[derive(Default)]
+struct Order {
+    done: RefCell<VecDeque<usize>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Order {
+    fn push(&self, i: usize) {
+        self.done.borrow_mut().push_back(i);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
     }
 }
 
 /// The stream of [`as_completed`].
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<T> {
-    pending: Vec<Task<T>>,
+    pending: Vec<Option<Task<T>>>,
+    /// Children not yet yielded.
+    left: usize,
+    order: Rc<Order>,
     timer: Option<Sleep>,
     timed_out: bool,
 }
@@ -179,23 +216,48 @@ impl<T> Stream for AsCompleted<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.timed_out {
-            return Poll::Ready(this.pending.pop().map(|t| {
-                t.detach();
-                Err(AsCompletedError::Timeout)
-            }));
-        }
-        if this.pending.is_empty() {
+        if this.left == 0 {
             return Poll::Ready(None);
         }
-        for i in 0..this.pending.len() {
-            if let Poll::Ready(r) = Pin::new(&mut this.pending[i]).poll(cx) {
-                // `remove`, not `swap_remove`: ties keep argument order. The
-                // task is done and its output taken: dropping it is inert.
-                drop(this.pending.remove(i));
+        if this.timed_out {
+            // Children done by the deadline still yield their outputs (their
+            // done callbacks may not have run yet); every other child yields
+            // Timeout and keeps running (detached).
+            if let Some(slot) = this
+                .pending
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(Task::is_done))
+            {
+                let mut t = slot.take().expect("found above");
+                this.left -= 1;
+                let r = match Pin::new(&mut t).poll(cx) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => unreachable!("a done task has its output"),
+                };
                 return Poll::Ready(Some(r.map_err(AsCompletedError::Join)));
             }
+            let t = this.pending.iter_mut().find_map(Option::take);
+            this.left -= 1;
+            if let Some(t) = t {
+                t.detach();
+            }
+            return Poll::Ready(Some(Err(AsCompletedError::Timeout)));
         }
+        let next = this.order.done.borrow_mut().pop_front();
+        if let Some(i) = next {
+            if let Some(mut t) = this.pending[i].take() {
+                this.left -= 1;
+                // Finished (its done callback ran): its output is ready.
+                let r = match Pin::new(&mut t).poll(cx) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => unreachable!("a task whose done callback ran is finished"),
+                };
+                return Poll::Ready(Some(r.map_err(AsCompletedError::Join)));
+            }
+            // Already yielded (as a timeout): look again.
+            return self.poll_next(cx);
+        }
+        this.order.waker.set(Some(cx.waker().clone()));
         if let Some(timer) = this.timer.as_mut() {
             if Pin::new(timer).poll(cx).is_ready() {
                 this.timed_out = true;
@@ -206,14 +268,14 @@ impl<T> Stream for AsCompleted<T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.pending.len(), Some(self.pending.len()))
+        (self.left, Some(self.left))
     }
 }
 
 impl<T> Drop for AsCompleted<T> {
     fn drop(&mut self) {
         // Like asyncio, abandoning the iteration does not cancel the rest.
-        for t in self.pending.drain(..) {
+        for t in self.pending.drain(..).flatten() {
             t.detach();
         }
     }
@@ -222,7 +284,7 @@ impl<T> Drop for AsCompleted<T> {
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompleted")
-            .field("pending", &self.pending.len())
+            .field("left", &self.left)
             .field("timed_out", &self.timed_out)
             .finish()
     }

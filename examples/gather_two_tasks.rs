@@ -1,0 +1,67 @@
+//! Port of the asyncio "gather two tasks" program:
+//!
+//! ```python
+//! async def task(name, delay):
+//!     print(f"Started {name}")
+//!     await asyncio.sleep(delay)
+//!     return name
+//!
+//! async def main():
+//!     start = time.perf_counter()
+//!     results = await asyncio.gather(task("A", 12), task("B", 1))
+//!     print(results)
+//!     print(f"Took {time.perf_counter() - start:.0f} s")
+//!
+//! asyncio.run(main())
+//! ```
+//!
+//! The two children run concurrently, so it takes about 12 s, not 13.
+//!
+//! Run it with `cargo run --release --example gather_two_tasks`; add
+//! `-- --scale 100` to divide every delay by 100 (about 120 ms).
+
+use std::time::{Duration, Instant};
+
+/// The value of `--scale N` (or `--scale=N`): every delay is divided by it.
+fn scale() -> u32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = args
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--scale") {
+            Some("") => args.get(i + 1).cloned(),
+            Some(v) => v.strip_prefix('=').map(str::to_owned),
+            None => None,
+        });
+    match value {
+        None => 1,
+        Some(v) => match v.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("--scale takes a positive integer, not {v:?}");
+                std::process::exit(2)
+            }
+        },
+    }
+}
+
+async fn task(name: &'static str, delay: Duration) -> &'static str {
+    println!("Started {name}");
+    ringloop::sleep(delay).await;
+    name
+}
+
+fn main() -> std::io::Result<()> {
+    let scale = scale();
+    ringloop::run(async move {
+        let start = Instant::now();
+        let results = ringloop::gather([
+            task("A", Duration::from_secs(12) / scale),
+            task("B", Duration::from_secs(1) / scale),
+        ])
+        .await
+        .expect("neither task fails");
+        println!("{results:?}");
+        println!("Took {} ms", start.elapsed().as_millis());
+    })
+}

@@ -1,0 +1,91 @@
+//! Port of the asyncio program that protects a task from a `wait_for`
+//! timeout with `shield`:
+//!
+//! ```python
+//! async def slow_operation():
+//!     print("slow operation started")
+//!     await asyncio.sleep(2)
+//!     print("slow operation finished")
+//!     return 42
+//!
+//! async def main():
+//!     task = asyncio.create_task(slow_operation())
+//!     try:
+//!         result = await asyncio.wait_for(asyncio.shield(task), timeout=1)
+//!     except TimeoutError:
+//!         print("timed out waiting; the shielded task keeps running")
+//!         result = await task
+//!     print(f"result: {result}")
+//!
+//! asyncio.run(main())
+//! ```
+//!
+//! `wait_for` gives up after one second and cancels what it awaits, the
+//! shield; the task inside the shield is not cancelled, finishes after two
+//! seconds and prints, and its result is still available.
+//!
+//! In ringloop, `shield_task` takes the task; its result is handed back
+//! through a [`ringloop::Promise`] (asyncio's `Future`), which the main
+//! task awaits after the timeout (like `await task` above).
+//!
+//! Run it with `cargo run --release --example shield`; add `-- --scale 100`
+//! to divide every delay by 100.
+
+use std::time::{Duration, Instant};
+
+use ringloop::Promise;
+
+/// The value of `--scale N` (or `--scale=N`): every delay is divided by it.
+fn scale() -> u32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = args
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--scale") {
+            Some("") => args.get(i + 1).cloned(),
+            Some(v) => v.strip_prefix('=').map(str::to_owned),
+            None => None,
+        });
+    match value {
+        None => 1,
+        Some(v) => match v.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("--scale takes a positive integer, not {v:?}");
+                std::process::exit(2)
+            }
+        },
+    }
+}
+
+async fn slow_operation(delay: Duration, result: Promise<i32>) -> i32 {
+    println!("slow operation started");
+    ringloop::sleep(delay).await;
+    println!("slow operation finished");
+    result.set_result(42).expect("set once");
+    42
+}
+
+fn main() -> std::io::Result<()> {
+    let scale = scale();
+    ringloop::run(async move {
+        let start = Instant::now();
+        let result = Promise::new();
+        let task = ringloop::spawn(slow_operation(
+            Duration::from_secs(2) / scale,
+            result.clone(),
+        ));
+        let timeout = Some(Duration::from_secs(1) / scale);
+        let value = match ringloop::wait_for(ringloop::shield_task(task), timeout).await {
+            Ok(out) => out.expect("the task was not cancelled"),
+            Err(_timeout) => {
+                println!(
+                    "timed out waiting after {} ms; the shielded task keeps running",
+                    start.elapsed().as_millis()
+                );
+                result.await.expect("the shielded task finishes")
+            }
+        };
+        println!("result: {value} (after {} ms)", start.elapsed().as_millis());
+    })
+}
