@@ -55,6 +55,7 @@
 
 pub mod combinators;
 mod driver;
+pub mod fs;
 pub mod io;
 pub mod net;
 mod promise;

@@ -437,3 +437,26 @@ pub(crate) fn socketpair(domain: i32, ty: i32) -> io::Result<(OwnedFd, OwnedFd)>
     // SAFETY: both fds are new and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
+
+/// `ftruncate(2)`: sets the length of the file `fd`. A blocking syscall on
+/// the loop's thread, used only when the kernel lacks `IORING_OP_FTRUNCATE`
+/// (before Linux 6.9): `fallocate` can grow a file but never shrink it.
+pub(crate) fn ftruncate(fd: &impl AsRawFd, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file length {len} is too large"),
+        )
+    })?;
+    // SAFETY: no pointers; `fd` is open for the duration of the call.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+}
+
+/// `close(2)`, reporting its error (dropping an `OwnedFd` ignores it). Used
+/// only when the kernel lacks `IORING_OP_CLOSE` (before Linux 5.6).
+pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: `fd` is owned and open; ownership ends here, so nothing else
+    // can close or use it after this call, whatever close returns.
+    cvt(unsafe { libc::close(fd.into_raw_fd()) }).map(drop)
+}

@@ -21,6 +21,11 @@ impl<F: AsRawFd + 'static, B: IoBufMut> Read<F, B> {
     pub(crate) fn new(fd: F, buf: B, offset: u64) -> Self {
         Read { fd, buf, offset }
     }
+
+    /// The buffer back, when the op was never submitted.
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
 }
 
 // SAFETY: the SQE points at `buf`'s storage, which `IoBufMut` guarantees is

@@ -21,6 +21,11 @@ impl<F: AsRawFd + 'static, B: IoBuf> Write<F, B> {
     pub(crate) fn new(fd: F, buf: B, offset: u64) -> Self {
         Write { fd, buf, offset }
     }
+
+    /// The buffer back, when the op was never submitted.
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
 }
 
 // SAFETY: the SQE points at `buf`'s storage, stable across moves of `buf`
