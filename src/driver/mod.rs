@@ -631,26 +631,32 @@ impl Driver {
         }
     }
 
-    /// The op's future was dropped before it completed. `resources` is
-    /// everything its SQE points at.
+    /// The op's future was dropped before it collected its completion.
+    /// `resources` is everything its SQE points at.
     ///
-    /// Returns the resources when they can be freed now (the SQE never reached
-    /// the ring, or the op already completed); otherwise keeps them until the
-    /// CQE and, if `cancel`, asks the kernel to cancel the op.
+    /// Returns the resources when the kernel is done with them: with `None`
+    /// if the SQE never reached the ring (just drop them), with the
+    /// completion if the CQE already arrived (the caller must complete the
+    /// orphan, so received bytes are kept and accepted fds closed).
+    /// Otherwise keeps them until the CQE and, if `cancel`, asks the kernel
+    /// to cancel the op.
     pub(crate) fn drop_op(
         &mut self,
         key: OpKey,
         resources: Box<dyn Orphan>,
         cancel: bool,
-    ) -> Option<Box<dyn Orphan>> {
+    ) -> Option<(Box<dyn Orphan>, Option<Completion>)> {
         let index = key.index as usize;
         let slot = &mut self.ops[index];
         debug_assert_eq!(slot.generation, key.generation);
-        if !slot.pushed || matches!(slot.life, Lifecycle::Completed(_)) {
-            // Never reached the kernel (its backlog entry is skipped as stale),
-            // or the kernel is done with it.
+        if let Lifecycle::Completed(c) = slot.life {
             self.ops.remove(index);
-            return Some(resources);
+            return Some((resources, Some(c)));
+        }
+        if !slot.pushed {
+            // Never reached the kernel: its backlog entry is skipped as stale.
+            self.ops.remove(index);
+            return Some((resources, None));
         }
         slot.life = Lifecycle::Abandoned(resources);
         if cancel {

@@ -209,10 +209,14 @@ impl<T: OpCode> Drop for Op<T> {
         let resources: Box<dyn Orphan> = Box::new(data);
         match self.driver.try_borrow_mut() {
             Ok(mut d) => {
-                let free_now = d.drop_op(key, resources, cancel);
+                let done = d.drop_op(key, resources, cancel);
                 drop(d);
-                // Dropped outside the borrow: a buffer's Drop may run user code.
-                drop(free_now);
+                // Outside the borrow: a buffer's Drop may run user code. An
+                // op that completed before its future saw it completes as an
+                // orphan, so nothing the kernel produced is lost or leaked.
+                if let Some((orphan, Some(c))) = done {
+                    orphan.complete(c);
+                }
             }
             // Dropped from inside the driver (a resource's Drop dropping an
             // op): leaking is the only choice that cannot free memory the

@@ -7,6 +7,10 @@ use super::{IoBuf, IoBufMut};
 /// A range of an owned buffer, lent to the kernel in its place (to write the
 /// rest of a buffer, or read into its unfilled part).
 ///
+/// A read into a slice that starts beyond the buffer's initialised bytes
+/// fills the storage but cannot mark it initialised (that would expose the
+/// gap before it); read into slices that continue the initialised part.
+///
 /// # Examples
 ///
 /// ```
@@ -84,8 +88,13 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller initialised `pos` bytes from `begin`; all bytes
-        // before `begin` were initialised already (reads fill in order).
-        unsafe { self.buf.set_init(self.begin + pos) };
+        // Only a slice that continues the buffer's initialised prefix may
+        // extend it: otherwise the bytes between that prefix and `begin`
+        // would count as initialised without ever being written.
+        if self.begin <= self.buf.bytes_init() {
+            // SAFETY: the caller initialised `pos` bytes from `begin`, and
+            // every byte before `begin` is initialised (checked above).
+            unsafe { self.buf.set_init(self.begin + pos) };
+        }
     }
 }
