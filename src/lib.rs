@@ -61,6 +61,7 @@ pub mod net;
 mod promise;
 mod runtime;
 pub mod signal;
+pub mod sync;
 mod sys;
 mod task;
 pub mod time;

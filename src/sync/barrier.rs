@@ -149,10 +149,13 @@ impl Barrier {
     ///     let barrier = ringloop::sync::Barrier::new(2);
     ///     let other = ringloop::spawn({
     ///         let barrier = barrier.clone();
-    ///         async move { barrier.wait().await.unwrap().index() }
+    ///         async move { barrier.wait().await.unwrap() }
     ///     });
-    ///     let mine = barrier.wait().await.unwrap(); // `other` arrives meanwhile
-    ///     assert_eq!((other.await.unwrap(), mine.index()), (0, 1));
+    ///     // This task arrives first and waits; `other` arrives second.
+    ///     let mine = barrier.wait().await.unwrap();
+    ///     let theirs = other.await.unwrap();
+    ///     assert_eq!((mine.index(), theirs.index()), (0, 1));
+    ///     assert!(theirs.is_leader());
     /// })
     /// .unwrap();
     /// ```

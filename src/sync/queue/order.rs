@@ -30,9 +30,14 @@ impl<T> Order<T> {
         }
     }
 
-    pub(crate) fn pop(&self, buf: &mut VecDeque<T>) -> Option<T> {
+    /// Takes the next item. In FIFO order the first `reserved` items are
+    /// promised to the woken getters (the oldest items, as they were woken
+    /// in order), so a getter without a reservation takes the one after
+    /// them; LIFO and priority order always take the top item, whoever asks.
+    pub(crate) fn pop(&self, buf: &mut VecDeque<T>, reserved: usize) -> Option<T> {
         match self {
-            Order::Fifo => buf.pop_front(),
+            Order::Fifo if reserved == 0 => buf.pop_front(),
+            Order::Fifo => buf.remove(reserved),
             Order::Lifo => buf.pop_back(),
             Order::Priority(cmp) => {
                 let heap = buf.make_contiguous();
@@ -92,21 +97,16 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             if x % 3 == 0 && round % 5 != 0 {
-                let expected = pushed.iter().min().copied();
-                if let Some(min) = expected {
-                    pushed.retain({
-                        let mut removed = false;
-                        move |&v| removed || v != min || !std::mem::replace(&mut removed, true)
-                    });
-                }
-                assert_eq!(order.pop(&mut buf), expected);
+                let min_at = (0..pushed.len()).min_by_key(|&i| pushed[i]);
+                let expected = min_at.map(|i| pushed.swap_remove(i));
+                assert_eq!(order.pop(&mut buf, 0), expected);
             } else {
                 order.push(&mut buf, x % 100);
                 pushed.push(x % 100);
             }
         }
         pushed.sort_unstable();
-        let rest: Vec<u64> = std::iter::from_fn(|| order.pop(&mut buf)).collect();
+        let rest: Vec<u64> = std::iter::from_fn(|| order.pop(&mut buf, 0)).collect();
         assert_eq!(rest, pushed);
     }
 
@@ -116,7 +116,9 @@ mod tests {
         for i in 0..3 {
             Order::Fifo.push(&mut buf, i);
         }
-        assert_eq!(Order::Fifo.pop(&mut buf), Some(0));
-        assert_eq!(Order::Lifo.pop(&mut buf), Some(2));
+        assert_eq!(Order::Fifo.pop(&mut buf, 1), Some(1)); // skips a reserved item
+        assert_eq!(Order::Fifo.pop(&mut buf, 0), Some(0));
+        Order::Lifo.push(&mut buf, 3);
+        assert_eq!(Order::Lifo.pop(&mut buf, 1), Some(3));
     }
 }

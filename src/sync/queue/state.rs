@@ -7,7 +7,10 @@
 //! task takes an item (whichever is first in the queue's order by then)
 //! only in the poll that returns it. Free slots are reserved for waiting
 //! `put`s the same way (`promised_slots`), and the item enters the buffer
-//! only in the poll that returns `Ok`. Hence, by construction:
+//! only in the poll that returns `Ok`. In FIFO order the reserved items are
+//! the oldest `promised_items` ones (getters are woken in order as items
+//! arrive) and a get without a reservation takes the first item after them,
+//! so gets receive items in the order they asked. Hence, by construction:
 //!
 //! - a dropped `get` never loses an item: it holds at most a reservation,
 //!   which its `Drop` gives back to the next waiting `get`;
@@ -80,10 +83,16 @@ impl<T> Core<T> {
         self.maxsize == 0 || self.items.len() + self.promised_slots < self.maxsize
     }
 
-    /// Takes the next item (there must be one); returns the waker of the
-    /// putter the freed slot went to.
-    pub(crate) fn take(&mut self) -> (T, Option<Waker>) {
-        let item = self.order.pop(&mut self.items).expect("an item to take");
+    /// Takes the next item (there must be one): the first reserved one if
+    /// `reserved` (the caller's reservation is already given back), else the
+    /// first free one; returns the waker of the putter the freed slot went
+    /// to.
+    pub(crate) fn take(&mut self, reserved: bool) -> (T, Option<Waker>) {
+        let skip = if reserved { 0 } else { self.promised_items };
+        let item = self
+            .order
+            .pop(&mut self.items, skip)
+            .expect("an item to take");
         (item, self.wake_putter())
     }
 
@@ -166,7 +175,7 @@ impl<T> Get<'_, T> {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, QueueShutDown>> {
         let mut core = self.core.borrow_mut();
         let (item, waker) = match self.key {
-            None if core.has_item() => core.take(),
+            None if core.has_item() => core.take(false),
             None if core.shut_down => return Poll::Ready(Err(QueueShutDown(()))),
             None => {
                 self.key = Some(core.getters.push(cx.waker()));
@@ -181,7 +190,7 @@ impl<T> Get<'_, T> {
                 Some(Note::Reserved) => {
                     self.key = None;
                     core.promised_items -= 1;
-                    core.take()
+                    core.take(true)
                 }
             },
         };
