@@ -10,6 +10,99 @@
 //! connection accepted after its accept's future was dropped is closed.
 
 pub(crate) mod socket;
+
+/// The I/O methods TCP and Unix streams share (each holds a `socket`).
+macro_rules! stream_io_methods {
+    () => {
+        /// Reads once into `buf`'s storage (up to `bytes_total()`); `Ok(0)`
+        /// at end of stream. Bytes that arrived for a read whose future was
+        /// dropped come first.
+        pub async fn read<B: $crate::io::IoBufMut>(&self, buf: B) -> (std::io::Result<usize>, B) {
+            self.socket.recv(buf).await
+        }
+
+        /// Fills `buf`'s whole storage, or fails with `UnexpectedEof` (the
+        /// buffer keeps what arrived).
+        pub async fn read_exact<B: $crate::io::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> (std::io::Result<()>, B) {
+            self.socket.recv_exact(buf).await
+        }
+
+        /// Writes once from `buf`'s initialised bytes; may write fewer.
+        pub async fn write<B: $crate::io::IoBuf>(&self, buf: B) -> (std::io::Result<usize>, B) {
+            self.socket.send(buf).await
+        }
+
+        /// Writes all of `buf`'s initialised bytes.
+        pub async fn write_all<B: $crate::io::IoBuf>(&self, buf: B) -> (std::io::Result<()>, B) {
+            self.socket.send_all(buf).await
+        }
+
+        /// Reads into several buffers, filling them in order (`recvmsg`);
+        /// returns the total read, `Ok(0)` at end of stream.
+        pub async fn read_vectored<B: $crate::io::IoBufMut>(
+            &self,
+            bufs: Vec<B>,
+        ) -> (std::io::Result<usize>, Vec<B>) {
+            self.socket.recv_vectored(bufs).await
+        }
+
+        /// Writes several buffers' initialised bytes in order in one call
+        /// (`sendmsg`); may write fewer.
+        pub async fn write_vectored<B: $crate::io::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> (std::io::Result<usize>, Vec<B>) {
+            self.socket.send_vectored(bufs).await
+        }
+
+        /// Shuts down the read side, the write side (sends FIN) or both.
+        ///
+        /// # Errors
+        ///
+        /// `shutdown(2)` failures (e.g. `NotConnected`).
+        pub async fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+            self.socket.shutdown(how).await
+        }
+
+        /// Closes the connection now: cancels any operation still in flight
+        /// on it (e.g. a read abandoned by a timeout), then closes the fd
+        /// through the ring and returns the result. (Dropping the stream
+        /// closes it too, in the background.)
+        ///
+        /// # Errors
+        ///
+        /// The `close(2)` error.
+        pub async fn close(self) -> std::io::Result<()> {
+            self.socket.close().await
+        }
+
+        /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one
+        /// copy each way; see [`crate::io::Compat`]).
+        pub fn into_compat(self) -> $crate::io::Compat {
+            $crate::io::Compat::new(self.socket)
+        }
+
+        /// Splits the stream into a read half and a write half that two
+        /// tasks can use at once. The socket closes when both are dropped;
+        /// dropping the write half shuts down the write side (sends FIN),
+        /// as tokio does.
+        pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+            (
+                OwnedReadHalf {
+                    socket: self.socket.clone(),
+                },
+                OwnedWriteHalf {
+                    socket: self.socket,
+                    shutdown_on_drop: true,
+                },
+            )
+        }
+    };
+}
+pub(crate) use stream_io_methods;
 mod tcp;
 mod udp;
 mod unix;

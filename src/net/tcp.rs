@@ -251,60 +251,6 @@ impl TcpStream {
         Err(last.expect("resolve returns at least one address"))
     }
 
-    /// Reads once into `buf`'s storage (up to `bytes_total()`); `Ok(0)` at
-    /// end of stream.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.recv(buf).await
-    }
-
-    /// Fills `buf`'s whole storage, or fails with `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.socket.recv_exact(buf).await
-    }
-
-    /// Writes once from `buf`'s initialised bytes; may write fewer.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.send(buf).await
-    }
-
-    /// Writes all of `buf`'s initialised bytes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.socket.send_all(buf).await
-    }
-
-    /// Reads into several buffers, filling them in order (`recvmsg`);
-    /// returns the total read, `Ok(0)` at end of stream.
-    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.recv_vectored(bufs).await
-    }
-
-    /// Writes several buffers' initialised bytes in order in one call
-    /// (`sendmsg`); may write fewer.
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.send_vectored(bufs).await
-    }
-
-    /// Closes the connection now: cancels any operation still in flight on
-    /// it (e.g. a read in another task's split half), then closes the fd
-    /// through the ring and returns the result. (Dropping the stream closes
-    /// it too, in the background.)
-    ///
-    /// # Errors
-    ///
-    /// The `close(2)` error.
-    pub async fn close(self) -> io::Result<()> {
-        self.socket.close().await
-    }
-
-    /// Shuts down the read side, the write side (sends FIN) or both.
-    ///
-    /// # Errors
-    ///
-    /// `shutdown(2)` failures (e.g. `NotConnected`).
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how).await
-    }
-
     /// The peer's address.
     ///
     /// # Errors
@@ -346,26 +292,7 @@ impl TcpStream {
         Ok(sys::getsockopt_int(&self.socket, libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
     }
 
-    /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one copy
-    /// each way; see [`crate::io::Compat`]).
-    pub fn into_compat(self) -> crate::io::Compat {
-        crate::io::Compat::new(self.socket)
-    }
-
-    /// Splits the stream into a read half and a write half that two tasks
-    /// can use at once. The socket closes when both are dropped; dropping
-    /// the write half shuts down the write side (sends FIN), as tokio does.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (
-            OwnedReadHalf {
-                socket: self.socket.clone(),
-            },
-            OwnedWriteHalf {
-                socket: self.socket,
-                shutdown_on_drop: true,
-            },
-        )
-    }
+    super::stream_io_methods!();
 }
 
 impl AsRawFd for TcpStream {

@@ -239,59 +239,6 @@ impl UnixStream {
         ))
     }
 
-    /// See [`super::TcpStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.recv(buf).await
-    }
-
-    /// See [`super::TcpStream::read_exact`].
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.socket.recv_exact(buf).await
-    }
-
-    /// See [`super::TcpStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.socket.send(buf).await
-    }
-
-    /// See [`super::TcpStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.socket.send_all(buf).await
-    }
-
-    /// Reads into several buffers, filling them in order (`recvmsg`);
-    /// returns the total read, `Ok(0)` at end of stream.
-    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.recv_vectored(bufs).await
-    }
-
-    /// Writes several buffers' initialised bytes in order in one call
-    /// (`sendmsg`); may write fewer.
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        self.socket.send_vectored(bufs).await
-    }
-
-    /// Closes the connection now: cancels any operation still in flight on
-    /// it (e.g. a read in another task's split half), then closes the fd
-    /// through the ring and returns the result. (Dropping the stream closes
-    /// it too, in the background.)
-    ///
-    /// # Errors
-    ///
-    /// The `close(2)` error.
-    pub async fn close(self) -> io::Result<()> {
-        self.socket.close().await
-    }
-
-    /// See [`super::TcpStream::shutdown`].
-    ///
-    /// # Errors
-    ///
-    /// `shutdown(2)` failures.
-    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how).await
-    }
-
     /// The local address.
     ///
     /// # Errors
@@ -310,24 +257,7 @@ impl UnixStream {
         UnixAddr::from_raw(&sys::peer_addr(&self.socket)?)
     }
 
-    /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one copy
-    /// each way; see [`crate::io::Compat`]).
-    pub fn into_compat(self) -> crate::io::Compat {
-        crate::io::Compat::new(self.socket)
-    }
-
-    /// See [`super::TcpStream::into_split`].
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (
-            OwnedReadHalf {
-                socket: self.socket.clone(),
-            },
-            OwnedWriteHalf {
-                socket: self.socket,
-                shutdown_on_drop: true,
-            },
-        )
-    }
+    super::stream_io_methods!();
 }
 
 impl AsRawFd for UnixStream {
