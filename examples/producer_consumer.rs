@@ -34,32 +34,13 @@ use std::time::{Duration, Instant};
 
 use ringloop::sync::Queue;
 
+#[path = "common/scale.rs"]
+mod scale;
+use scale::scale;
+
 const JOBS: usize = 20;
 const PRODUCERS: usize = 2;
 const WORKERS: usize = 3;
-
-/// The value of `--scale N` (or `--scale=N`): every delay is divided by it.
-fn scale() -> u32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = args
-        .iter()
-        .enumerate()
-        .find_map(|(i, a)| match a.strip_prefix("--scale") {
-            Some("") => args.get(i + 1).cloned(),
-            Some(v) => v.strip_prefix('=').map(str::to_owned),
-            None => None,
-        });
-    match value {
-        None => 1,
-        Some(v) => match v.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("--scale takes a positive integer, not {v:?}");
-                std::process::exit(2)
-            }
-        },
-    }
-}
 
 /// xorshift64: `random.uniform` without a crate.
 struct Rng(u64);
