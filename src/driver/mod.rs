@@ -396,6 +396,11 @@ impl Driver {
         Ok(())
     }
 
+    /// Whether the last turn completed ops (wakers or orphans to collect).
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready_wakers.is_empty() || !self.garbage.is_empty()
+    }
+
     /// Takes the wakers of completed ops and the resources to free.
     pub(crate) fn take_ready(&mut self, wakers: &mut Vec<Waker>, garbage: &mut Vec<Garbage>) {
         wakers.append(&mut self.ready_wakers);

@@ -148,36 +148,49 @@ impl Local {
         if !parked {
             wait = Wait::No;
         }
-        let res = self.driver.borrow_mut().turn(wait);
-        if parked {
-            exec.sched.unpark();
-        }
-        res.map_err(RuntimeError::Io)?;
-
-        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-        {
+        let completed = {
             let mut d = self.driver.borrow_mut();
-            d.take_ready(&mut scratch.wakers, &mut scratch.garbage);
-            d.take_woken();
-        }
-        // Outside every borrow: wakers and resource drops may run user code.
-        scratch.wakers.drain(..).for_each(Waker::wake);
-        for (orphan, completion) in scratch.garbage.drain(..) {
-            orphan.complete(completion);
-        }
-        exec.drain_remote();
-
-        {
-            let mut timers = self.timers.borrow_mut();
-            if !timers.is_empty() {
-                timers.expire(Instant::now(), &mut scratch.wakers, &mut scratch.callbacks);
+            let res = d.turn(wait);
+            if parked {
+                exec.sched.unpark();
             }
+            res.map_err(RuntimeError::Io)?;
+            d.take_woken();
+            d.has_ready()
+        };
+        if completed {
+            let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+            self.driver
+                .borrow_mut()
+                .take_ready(&mut scratch.wakers, &mut scratch.garbage);
+            // Outside every borrow: wakers and orphans may run user code.
+            scratch.wakers.drain(..).for_each(Waker::wake);
+            for (orphan, completion) in scratch.garbage.drain(..) {
+                orphan.complete(completion);
+            }
+            *self.scratch.borrow_mut() = scratch;
         }
-        scratch.wakers.drain(..).for_each(Waker::wake);
-        for cb in scratch.callbacks.drain(..) {
-            exec.call_soon(cb);
+        if parked {
+            // Woken from a wait: pick up what other threads queued meanwhile.
+            exec.drain_remote();
         }
-        *self.scratch.borrow_mut() = scratch;
+        let due = {
+            let timers = self.timers.borrow();
+            !timers.is_empty()
+        };
+        if due {
+            let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+            self.timers.borrow_mut().expire(
+                Instant::now(),
+                &mut scratch.wakers,
+                &mut scratch.callbacks,
+            );
+            scratch.wakers.drain(..).for_each(Waker::wake);
+            for cb in scratch.callbacks.drain(..) {
+                exec.call_soon(cb);
+            }
+            *self.scratch.borrow_mut() = scratch;
+        }
 
         exec.run_ready(main);
         Ok(())
