@@ -228,3 +228,41 @@ fn panic_in_cancelled_cleanup_is_reported_as_panic_not_cancelled() {
     })
     .unwrap();
 }
+
+/// A task's future is pinned and may reference its own locals; cancelling
+/// it used to move it out of its slot before dropping it (use-after-free of
+/// the self-references; found when a listener's accept guard borrowed the
+/// listener inside one async block).
+#[test]
+fn a_cancelled_self_referential_future_is_dropped_in_place() {
+    struct Pinned {
+        at: Cell<usize>,
+        dropped_in_place: Rc<Cell<bool>>,
+    }
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            self.dropped_in_place
+                .set(self.at.get() == self as *const Pinned as usize);
+        }
+    }
+    let ok = Rc::new(Cell::new(false));
+    let ok2 = ok.clone();
+    ringloop::run(async move {
+        let t = ringloop::spawn(async move {
+            let p = Pinned {
+                at: Cell::new(0),
+                dropped_in_place: ok2,
+            };
+            // A reference to a local, held across an await: the future is
+            // self-referential from here on.
+            let r = &p;
+            r.at.set(r as *const Pinned as usize);
+            std::future::pending::<()>().await;
+            r.at.get()
+        });
+        ringloop::yield_now().await;
+        drop(t); // synchronous cancel: drops the suspended future
+    })
+    .unwrap();
+    assert!(ok.get(), "the future was moved before being dropped");
+}

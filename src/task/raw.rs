@@ -313,11 +313,22 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, waker: &Waker) -> Outcome {
     }
 }
 
-/// Drops the future in place (catching a panicking `Drop`), stores `out`,
-/// and marks the header `PANICKED` if the task ends in a panic.
+/// Drops the future **in place** (catching a panicking `Drop`), stores
+/// `out`, and marks the header `PANICKED` if the task ends in a panic.
+///
+/// In place matters: the future is pinned and may be self-referential (an
+/// async block holding a reference to one of its own locals across an
+/// await); moving it out before dropping it would leave those references
+/// pointing at the old location.
 fn finish<F: Future>(header: &Header, stage: &mut Stage<F>, out: Result<F::Output, JoinError>) {
-    let old = std::mem::replace(stage, Stage::Consumed);
-    let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
+    let slot: *mut Stage<F> = stage;
+    // SAFETY: `slot` is valid and initialised; after this call its value
+    // counts as dropped (also if a `Drop` panics: drop glue still drops the
+    // remaining fields while unwinding), and it is only overwritten below
+    // with `ptr::write`, never read or dropped again.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+        std::ptr::drop_in_place(slot)
+    }));
     let out = match dropped {
         // A panic in the future's Drop is still a panic of the task; the
         // output it produced is dropped (catching its own Drop's panic).
@@ -330,7 +341,8 @@ fn finish<F: Future>(header: &Header, stage: &mut Stage<F>, out: Result<F::Outpu
     if out.as_ref().is_err_and(JoinError::is_panic) {
         header.set(PANICKED);
     }
-    *stage = Stage::Finished(out);
+    // SAFETY: the old value was dropped above; writing does not drop it again.
+    unsafe { std::ptr::write(slot, Stage::Finished(out)) };
 }
 
 /// # Safety
