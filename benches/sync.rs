@@ -10,8 +10,8 @@
 //!   (ringloop `Lock` vs `tokio::sync::Mutex`).
 //!   `ringloop_floor` does the same hand-offs with two bare wakers and no
 //!   queue: the runtime's own cost of switching tasks, under any primitive.
-//! - `semaphore/uncontended`: one task acquires and releases a permit
-//!   `ACQUIRES` times; `semaphore/contended`: `LOCKERS` tasks share
+//! - `semaphore_uncontended`: one task acquires and releases a permit
+//!   `ACQUIRES` times; `semaphore_contended`: `LOCKERS` tasks share
 //!   `PERMITS` permits, each acquiring `LOCKS_EACH` times with a yield while
 //!   holding one (ringloop `Semaphore` vs `tokio::sync::Semaphore`).
 //!
@@ -42,7 +42,7 @@ fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("ping_pong");
     g.throughput(Throughput::Elements(ROUND_TRIPS));
     let lp = ringloop_loop();
-    g.bench_function("ringloop_queue", |b| {
+    g.bench_function("ringloop", |b| {
         b.iter(|| {
             let last = lp
                 .run_until_complete(async {
@@ -76,7 +76,7 @@ fn ping_pong(c: &mut Criterion) {
         })
     });
     let rt = tokio_rt();
-    g.bench_function("tokio_mpsc", |b| {
+    g.bench_function("tokio", |b| {
         b.iter(|| {
             let last = rt.block_on(async {
                 let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
@@ -157,7 +157,7 @@ fn lock_contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock_contention");
     g.throughput(Throughput::Elements((LOCKERS * LOCKS_EACH) as u64));
     let lp = ringloop_loop();
-    g.bench_function("ringloop_lock", |b| {
+    g.bench_function("ringloop", |b| {
         b.iter(|| {
             let total = lp
                 .run_until_complete(async {
@@ -185,7 +185,7 @@ fn lock_contention(c: &mut Criterion) {
         })
     });
     let rt = tokio_rt();
-    g.bench_function("tokio_mutex", |b| {
+    g.bench_function("tokio", |b| {
         b.iter(|| {
             let total = rt.block_on(async {
                 let lock = std::sync::Arc::new(tokio::sync::Mutex::new(0usize));
@@ -213,12 +213,12 @@ fn lock_contention(c: &mut Criterion) {
 }
 
 fn semaphore(c: &mut Criterion) {
-    let mut g = c.benchmark_group("semaphore");
+    let mut g = c.benchmark_group("semaphore_uncontended");
     let lp = ringloop_loop();
     let rt = tokio_rt();
 
     g.throughput(Throughput::Elements(ACQUIRES as u64));
-    g.bench_function("uncontended/ringloop", |b| {
+    g.bench_function("ringloop", |b| {
         b.iter(|| {
             lp.run_until_complete(async {
                 let sem = ringloop::sync::Semaphore::new(1);
@@ -231,7 +231,7 @@ fn semaphore(c: &mut Criterion) {
             .unwrap()
         })
     });
-    g.bench_function("uncontended/tokio", |b| {
+    g.bench_function("tokio", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let sem = tokio::sync::Semaphore::new(1);
@@ -244,8 +244,11 @@ fn semaphore(c: &mut Criterion) {
         })
     });
 
+    g.finish();
+
+    let mut g = c.benchmark_group("semaphore_contended");
     g.throughput(Throughput::Elements((LOCKERS * LOCKS_EACH) as u64));
-    g.bench_function("contended/ringloop", |b| {
+    g.bench_function("ringloop", |b| {
         b.iter(|| {
             lp.run_until_complete(async {
                 let sem = ringloop::sync::Semaphore::new(PERMITS);
@@ -268,7 +271,7 @@ fn semaphore(c: &mut Criterion) {
             .unwrap()
         })
     });
-    g.bench_function("contended/tokio", |b| {
+    g.bench_function("tokio", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(PERMITS));

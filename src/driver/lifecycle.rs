@@ -39,6 +39,11 @@ impl Completion {
 pub(crate) trait Orphan {
     /// The CQE arrived; the kernel no longer touches the resources.
     fn complete(self: Box<Self>, completion: Completion);
+    /// A multishot op produced a completion nobody will take (more follow).
+    /// Called inside the driver: must not run user code (e.g. close an fd).
+    fn more(&mut self, completion: Completion) {
+        let _ = completion;
+    }
 }
 
 /// An orphan and its CQE, to be completed outside the driver's borrow.
@@ -50,6 +55,13 @@ pub(crate) enum Lifecycle {
     Waiting(Option<std::task::Waker>),
     /// The CQE arrived; waiting for the future to collect it.
     Completed(Completion),
+    /// A multishot op: completions not yet taken, the waker of the last
+    /// poll, and whether its final CQE (no `IORING_CQE_F_MORE`) arrived.
+    Multi {
+        queue: std::collections::VecDeque<Completion>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
     /// The future was dropped while the kernel still owned the op (or the op
     /// was submitted detached): its resources stay here until the CQE.
     Abandoned(Box<dyn Orphan>),
@@ -63,6 +75,11 @@ impl std::fmt::Debug for Lifecycle {
                 .field(&w.as_ref().map(|_: &Waker| "waker"))
                 .finish(),
             Lifecycle::Completed(c) => f.debug_tuple("Completed").field(c).finish(),
+            Lifecycle::Multi { queue, ended, .. } => f
+                .debug_struct("Multi")
+                .field("queued", &queue.len())
+                .field("ended", ended)
+                .finish(),
             Lifecycle::Abandoned(_) => f.write_str("Abandoned(..)"),
         }
     }

@@ -449,9 +449,32 @@ impl Driver {
             self.stats.stale_cqes += 1;
             return;
         }
-        self.ops_in_kernel -= 1;
+        let more = io_uring::cqueue::more(flags);
+        if !more {
+            // The op's last CQE: it leaves the kernel.
+            self.ops_in_kernel -= 1;
+        }
         let slot = &mut self.ops[index];
         let completion = Completion { result, flags };
+        match &mut slot.life {
+            Lifecycle::Multi {
+                queue,
+                waker,
+                ended,
+            } => {
+                queue.push_back(completion);
+                *ended |= !more;
+                if let Some(w) = waker.take() {
+                    self.ready_wakers.push(w);
+                }
+                return;
+            }
+            Lifecycle::Abandoned(res) if more => {
+                res.more(completion);
+                return;
+            }
+            _ => {}
+        }
         match std::mem::replace(&mut slot.life, Lifecycle::Completed(completion)) {
             Lifecycle::Waiting(Some(w)) => self.ready_wakers.push(w),
             Lifecycle::Waiting(None) => {}
@@ -467,6 +490,7 @@ impl Driver {
                     slot.life = Lifecycle::Completed(c);
                 }
             }
+            Lifecycle::Multi { .. } => unreachable!("multishot CQEs are queued above"),
         }
     }
 
@@ -492,7 +516,13 @@ impl Driver {
         let in_kernel: Vec<u64> = self
             .ops
             .iter()
-            .filter(|(_, s)| s.pushed && !matches!(s.life, Lifecycle::Completed(_)))
+            .filter(|(_, s)| {
+                s.pushed
+                    && !matches!(
+                        s.life,
+                        Lifecycle::Completed(_) | Lifecycle::Multi { ended: true, .. }
+                    )
+            })
             .map(|(i, s)| {
                 OpKey {
                     index: i as u32,
@@ -596,6 +626,86 @@ impl Driver {
         key
     }
 
+    /// Registers a multishot op (several CQEs, the last without
+    /// `IORING_CQE_F_MORE`) and queues its SQE.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::submit`], until the op's final CQE.
+    pub(crate) unsafe fn submit_multi(&mut self, sqe: squeue::Entry) -> OpKey {
+        let key = self.insert_slot(Lifecycle::Multi {
+            queue: std::collections::VecDeque::new(),
+            waker: None,
+            ended: false,
+        });
+        self.push(sqe.user_data(key.user_data()));
+        key
+    }
+
+    /// The next completion of a multishot op; `None` once its final CQE
+    /// has been taken (the slot is then freed).
+    pub(crate) fn poll_multi(
+        &mut self,
+        key: OpKey,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Completion>> {
+        let index = key.index as usize;
+        let slot = &mut self.ops[index];
+        debug_assert_eq!(slot.generation, key.generation);
+        let Lifecycle::Multi {
+            queue,
+            waker,
+            ended,
+        } = &mut slot.life
+        else {
+            unreachable!("poll_multi on a single-shot op")
+        };
+        if let Some(c) = queue.pop_front() {
+            return Poll::Ready(Some(c));
+        }
+        if *ended {
+            self.ops.remove(index);
+            return Poll::Ready(None);
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// A multishot op's stream was dropped. Completions already queued go
+    /// to `resources.more` (here, inside the driver: they must not run user
+    /// code); if the op still runs, the resources stay until its final CQE
+    /// and it is cancelled, else they are handed back to be dropped.
+    pub(crate) fn drop_multi(
+        &mut self,
+        key: OpKey,
+        mut resources: Box<dyn Orphan>,
+    ) -> Option<Box<dyn Orphan>> {
+        let index = key.index as usize;
+        let slot = &mut self.ops[index];
+        debug_assert_eq!(slot.generation, key.generation);
+        let (queue, ended) = match &mut slot.life {
+            Lifecycle::Multi { queue, ended, .. } => (std::mem::take(queue), *ended),
+            _ => unreachable!("drop_multi on a single-shot op"),
+        };
+        for c in queue {
+            resources.more(c);
+        }
+        if ended || !slot.pushed {
+            self.ops.remove(index);
+            return Some(resources);
+        }
+        slot.life = Lifecycle::Abandoned(resources);
+        self.push(
+            opcode::AsyncCancel::new(key.user_data())
+                .build()
+                .user_data(CANCEL_UD),
+        );
+        None
+    }
+
     fn insert_slot(&mut self, life: Lifecycle) -> OpKey {
         let generation = self.next_generation;
         self.next_generation = match generation.wrapping_add(1) {
@@ -633,6 +743,7 @@ impl Driver {
                 Poll::Pending
             }
             Lifecycle::Abandoned(_) => unreachable!("an abandoned op has no future to poll it"),
+            Lifecycle::Multi { .. } => unreachable!("a multishot op is polled with poll_multi"),
         }
     }
 

@@ -234,3 +234,111 @@ impl<T: OpCode> std::fmt::Debug for Op<T> {
             .finish()
     }
 }
+
+/// A multishot operation: one SQE, many CQEs (io_uring_multishot(7)).
+///
+/// # Safety
+///
+/// As for [`OpCode`]: every pointer [`MultiCode::sqe`] puts into the entry
+/// points into heap memory owned by `self`, valid until the final CQE.
+pub(crate) unsafe trait MultiCode: 'static {
+    /// What each completion yields.
+    type Item;
+    /// The io_uring opcode, probed before submission.
+    const CODE: u8;
+    /// The opcode's name, for errors.
+    const NAME: &'static str;
+    /// Builds the SQE (without `user_data`).
+    fn sqe(&mut self) -> squeue::Entry;
+    /// Turns one CQE into an item.
+    fn item(&self, completion: Completion) -> Self::Item;
+    /// A CQE nobody will take (the stream was dropped): release what it
+    /// carries (close an fd). Runs inside the driver: no user code.
+    fn orphan(&self, completion: Completion);
+}
+
+/// A multishot op's resources once its stream is gone.
+struct MultiOrphan<T>(T);
+
+impl<T: MultiCode> Orphan for MultiOrphan<T> {
+    fn complete(self: Box<Self>, completion: Completion) {
+        self.0.orphan(completion);
+    }
+
+    fn more(&mut self, completion: Completion) {
+        self.0.orphan(completion);
+    }
+}
+
+/// The stream of a submitted multishot op.
+pub(crate) struct MultiOp<T: MultiCode> {
+    driver: Rc<RefCell<Driver>>,
+    key: Option<OpKey>,
+    data: Option<T>,
+}
+
+impl<T: MultiCode> MultiOp<T> {
+    /// Submits `data`'s SQE as a multishot op.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the kernel lacks the opcode.
+    pub(crate) fn submit(driver: &Rc<RefCell<Driver>>, mut data: T) -> io::Result<MultiOp<T>> {
+        let mut d = driver.borrow_mut();
+        if !d.supports(T::CODE) {
+            return Err(unsupported(T::NAME));
+        }
+        let sqe = data.sqe();
+        // SAFETY: `MultiCode`'s contract; `data` stays in this stream until
+        // the final CQE, or moves into the driver's slot through drop_multi.
+        let key = unsafe { d.submit_multi(sqe) };
+        drop(d);
+        Ok(MultiOp {
+            driver: driver.clone(),
+            key: Some(key),
+            data: Some(data),
+        })
+    }
+
+    /// The next item; `None` once the op ended (re-submit to continue).
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        let Some(key) = self.key else {
+            return Poll::Ready(None);
+        };
+        match ready!(self.driver.borrow_mut().poll_multi(key, cx)) {
+            Some(c) => {
+                let data = self.data.as_ref().expect("data present while the op runs");
+                Poll::Ready(Some(data.item(c)))
+            }
+            None => {
+                self.key = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl<T: MultiCode> Drop for MultiOp<T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let data = self.data.take().expect("data present while the op runs");
+        let resources: Box<dyn Orphan> = Box::new(MultiOrphan(data));
+        match self.driver.try_borrow_mut() {
+            Ok(mut d) => {
+                let done = d.drop_multi(key, resources);
+                drop(d);
+                drop(done);
+            }
+            Err(_) => std::mem::forget(resources),
+        }
+    }
+}
+
+impl<T: MultiCode> std::fmt::Debug for MultiOp<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiOp")
+            .field("opcode", &T::NAME)
+            .field("key", &self.key)
+            .finish()
+    }
+}

@@ -9,6 +9,7 @@
 //! after a read's future was dropped are returned by the next read; a
 //! connection accepted after its accept's future was dropped is closed.
 
+mod accept;
 pub(crate) mod socket;
 
 /// The I/O methods TCP and Unix streams share (each holds a `socket`).

@@ -6,9 +6,9 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::accept::Acceptor;
 use super::socket::Socket;
 use crate::driver::op::Op;
-use crate::driver::op::accept::Accept;
 use crate::driver::op::connect::Connect;
 use crate::io::{IoBuf, IoBufMut};
 use crate::sys::{self, RawAddr};
@@ -89,7 +89,7 @@ impl Default for ListenOptions {
 /// .unwrap();
 /// ```
 pub struct TcpListener {
-    socket: Socket,
+    acceptor: Acceptor,
 }
 
 impl TcpListener {
@@ -130,11 +130,13 @@ impl TcpListener {
             .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
         sys::listen(&fd, o.backlog)?;
         Ok(TcpListener {
-            socket: Socket::new(fd)?,
+            acceptor: Acceptor::new(Socket::new(fd)?),
         })
     }
 
-    /// Accepts a connection.
+    /// Accepts a connection (through a multishot accept kept armed while
+    /// the listener lives, when the kernel has it; several tasks may accept
+    /// at once).
     ///
     /// When the process is out of fds (`EMFILE`/`ENFILE`), it backs off
     /// (1 ms doubling to 100 ms) and retries instead of spinning or failing,
@@ -144,9 +146,10 @@ impl TcpListener {
     ///
     /// Other accept failures.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, raw) = accept_with_backoff(&self.socket).await?;
-        let stream = TcpStream::from_fd(fd)?;
-        Ok((stream, inet_addr(&raw)?))
+        let fd = self.acceptor.accept().await?;
+        // Multishot accept returns no address: ask the socket.
+        let peer = inet_addr(&sys::peer_addr(&fd)?)?;
+        Ok((TcpStream::from_fd(fd)?, peer))
     }
 
     /// The address the listener is bound to.
@@ -155,27 +158,13 @@ impl TcpListener {
     ///
     /// `getsockname` failures.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        inet_addr(&sys::local_addr(&self.socket)?)
-    }
-}
-
-/// Accepts on `socket`, backing off while the process is out of fds.
-pub(crate) async fn accept_with_backoff(socket: &Socket) -> io::Result<(OwnedFd, RawAddr)> {
-    let mut backoff = Duration::from_millis(1);
-    loop {
-        match Op::submit(socket.driver(), Accept::new(socket.clone()))?.await {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                crate::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(100));
-            }
-            other => return other,
-        }
+        inet_addr(&sys::local_addr(&self.acceptor.socket)?)
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
+        self.acceptor.socket.as_raw_fd()
     }
 }
 

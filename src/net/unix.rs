@@ -8,8 +8,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::accept::Acceptor;
 use super::socket::Socket;
-use super::tcp::{OwnedReadHalf, OwnedWriteHalf, accept_with_backoff};
+use super::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::udp::connect_dgram;
 use crate::driver::op::Op;
 use crate::driver::op::connect::Connect;
@@ -143,7 +144,7 @@ fn bind_fd(ty: i32, addr: &UnixAddr) -> io::Result<std::os::fd::OwnedFd> {
 /// .unwrap();
 /// ```
 pub struct UnixListener {
-    socket: Socket,
+    acceptor: Acceptor,
 }
 
 impl UnixListener {
@@ -157,7 +158,7 @@ impl UnixListener {
         let fd = bind_fd(libc::SOCK_STREAM, &addr.into_unix_addr())?;
         sys::listen(&fd, 1024)?;
         Ok(UnixListener {
-            socket: Socket::new(fd)?,
+            acceptor: Acceptor::new(Socket::new(fd)?),
         })
     }
 
@@ -168,8 +169,10 @@ impl UnixListener {
     ///
     /// Other accept failures.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixAddr)> {
-        let (fd, raw) = accept_with_backoff(&self.socket).await?;
-        let addr = UnixAddr::from_raw(&raw).unwrap_or(UnixAddr { bytes: Vec::new() });
+        let fd = self.acceptor.accept().await?;
+        let addr = sys::peer_addr(&fd)
+            .and_then(|raw| UnixAddr::from_raw(&raw))
+            .unwrap_or(UnixAddr { bytes: Vec::new() });
         Ok((
             UnixStream {
                 socket: Socket::new(fd)?,
@@ -184,14 +187,14 @@ impl UnixListener {
     ///
     /// `getsockname` failures.
     pub fn local_addr(&self) -> io::Result<UnixAddr> {
-        UnixAddr::from_raw(&sys::local_addr(&self.socket)?)
+        UnixAddr::from_raw(&sys::local_addr(&self.acceptor.socket)?)
     }
 }
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnixListener")
-            .field("fd", &self.socket.as_raw_fd())
+            .field("fd", &self.acceptor.socket.as_raw_fd())
             .field("addr", &self.local_addr().ok())
             .finish()
     }

@@ -55,3 +55,39 @@ unsafe impl<F: AsRawFd + 'static> OpCode for Accept<F> {
         }
     }
 }
+
+/// Multishot accept (`IORING_ACCEPT_MULTISHOT`, 5.19+): one SQE yields every
+/// new connection until an error ends it. No peer address is returned.
+pub(crate) struct AcceptMulti<F> {
+    fd: F,
+}
+
+impl<F: AsRawFd + 'static> AcceptMulti<F> {
+    pub(crate) fn new(fd: F) -> Self {
+        AcceptMulti { fd }
+    }
+}
+
+// SAFETY: a multishot accept SQE carries no pointer (no address buffer).
+unsafe impl<F: AsRawFd + 'static> super::MultiCode for AcceptMulti<F> {
+    type Item = std::io::Result<OwnedFd>;
+    const CODE: u8 = opcode::AcceptMulti::CODE;
+    const NAME: &'static str = "IORING_OP_ACCEPT (multishot)";
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn item(&self, c: Completion) -> Self::Item {
+        c.into_result().map(|fd| crate::sys::owned_fd(fd as i32))
+    }
+
+    fn orphan(&self, c: Completion) {
+        // A connection nobody will serve: close it rather than leak it.
+        if let Ok(fd) = c.into_result() {
+            drop(crate::sys::owned_fd(fd as i32));
+        }
+    }
+}
