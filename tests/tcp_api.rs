@@ -263,3 +263,46 @@ fn sockets_outside_a_running_loop_are_an_error_not_a_panic() {
     });
     drop(std_listener);
 }
+
+/// Several tasks accepting on one listener (one multishot accept feeds
+/// them): every connection is accepted exactly once, including after one
+/// acceptor gives up mid-way (its dropped accept hands the wake-up on).
+#[test]
+fn concurrent_acceptors_share_one_listener() {
+    let _serial = serial();
+    ringloop::run(async {
+        let listener = std::rc::Rc::new(ringloop::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let mut acceptors = Vec::new();
+        for _ in 0..3 {
+            let (l, n) = (listener.clone(), accepted.clone());
+            acceptors.push(ringloop::spawn(async move {
+                loop {
+                    let (s, _) = l.accept().await.unwrap();
+                    n.set(n.get() + 1);
+                    drop(s);
+                }
+            }));
+        }
+        // One acceptor quits while the others keep going.
+        ringloop::yield_now().await;
+        drop(acceptors.pop());
+        let mut clients = Vec::new();
+        for _ in 0..40 {
+            clients.push(ringloop::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let t0 = std::time::Instant::now();
+        while accepted.get() < 40 {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "accepted {}",
+                accepted.get()
+            );
+            ringloop::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(accepted.get(), 40);
+        drop(acceptors);
+    })
+    .unwrap();
+}
