@@ -30,7 +30,7 @@ LIMIT=${BENCH_TIMEOUT:-1200} # seconds, per cargo bench invocation
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="target/bench-runs/$STAMP"
 mkdir -p "$OUT"
-GROUPS_CORE=(spawn_join yield_many timers gather timeout_churn_ready timeout_churn_pending_once)
+GROUPS_CORE=(spawn_join yield_many timers gather timeout_churn_ready timeout_churn_pending_once ping_pong lock_contention semaphore_uncontended semaphore_contended)
 FAILED=0
 
 log() { printf '[bench.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -62,7 +62,7 @@ log "building benches"
 # same code even if the sources change meanwhile (this is what `cargo bench
 # --bench NAME -- ARGS` runs: `<exe> --bench ARGS`, from the package root).
 if ! cargo bench --no-run --message-format=json \
-    --bench core --bench combinators --bench task_memory --bench sleep_precision \
+    --bench core --bench combinators --bench sync --bench task_memory --bench sleep_precision \
     >"$OUT/build.json" 2>"$OUT/build.log"; then
     log "build failed, see $OUT/build.log"
     tail -30 "$OUT/build.log" >&2
@@ -83,9 +83,10 @@ for line in open(sys.argv[1]):
 }
 CORE_EXE=$(exe_of core)
 COMB_EXE=$(exe_of combinators)
+SYNC_EXE=$(exe_of sync)
 MEM_EXE=$(exe_of task_memory)
 SLEEP_EXE=$(exe_of sleep_precision)
-for e in "$CORE_EXE" "$COMB_EXE" "$MEM_EXE" "$SLEEP_EXE"; do
+for e in "$CORE_EXE" "$COMB_EXE" "$SYNC_EXE" "$MEM_EXE" "$SLEEP_EXE"; do
     [ -x "$e" ] || { log "bench executable not found (got '$e')"; exit 1; }
 done
 # Copy them: a concurrent `cargo bench`/`cargo test --release` in this tree
@@ -93,10 +94,12 @@ done
 mkdir -p "$OUT/bin"
 cp "$CORE_EXE" "$OUT/bin/core"
 cp "$COMB_EXE" "$OUT/bin/combinators"
+cp "$SYNC_EXE" "$OUT/bin/sync"
 cp "$MEM_EXE" "$OUT/bin/task_memory"
 cp "$SLEEP_EXE" "$OUT/bin/sleep_precision"
 CORE_EXE="$OUT/bin/core"
 COMB_EXE="$OUT/bin/combinators"
+SYNC_EXE="$OUT/bin/sync"
 MEM_EXE="$OUT/bin/task_memory"
 SLEEP_EXE="$OUT/bin/sleep_precision"
 export CRITERION_HOME="$ROOT/target/criterion"
@@ -119,6 +122,7 @@ for i in $(seq 1 "$RUNS"); do
     touch "$RUN/.start"
     run_step "core#$i" "$RUN/core.log" "$CORE_EXE" --bench "${plot[@]}"
     run_step "combinators#$i" "$RUN/combinators.log" "$COMB_EXE" --bench "${plot[@]}"
+    run_step "sync#$i" "$RUN/sync.log" "$SYNC_EXE" --bench "${plot[@]}"
     # Keep only estimates written by this run (a crashed bench leaves the
     # previous run's file behind).
     for g in "${GROUPS_CORE[@]}"; do
@@ -173,6 +177,10 @@ CORE = {
     "gather": ("time per child (10,000 gathered)", 10_000, "ns"),
     "timeout_churn_ready": ("time per wait_for, ready future", 10_000, "ns"),
     "timeout_churn_pending_once": ("time per wait_for, timer armed+cancelled", 10_000, "ns"),
+    "ping_pong": ("time per round trip (Queue vs mpsc)", 10_000, "ns"),
+    "lock_contention": ("time per lock+unlock, 100 tasks (Lock vs Mutex)", 10_000, "ns"),
+    "semaphore_uncontended": ("time per acquire+release", 10_000, "ns"),
+    "semaphore_contended": ("time per acquire+release, 100 tasks / 10 permits", 10_000, "ns"),
 }
 
 
@@ -223,6 +231,10 @@ TARGETS = {
     ("gather", "time per child (10,000 gathered) (ns)"): ("≥ 1.5× tokio JoinSet throughput (ratio ≤ 0.67)", lambda r, a, b: r <= 1 / 1.5),
     ("timeout_churn_ready", "time per wait_for, ready future (ns)"): ("≥ 1.5× tokio throughput (ratio ≤ 0.67)", lambda r, a, b: r <= 1 / 1.5),
     ("timeout_churn_pending_once", "time per wait_for, timer armed+cancelled (ns)"): ("≥ 1.5× tokio throughput (ratio ≤ 0.67)", lambda r, a, b: r <= 1 / 1.5),
+    ("ping_pong", "time per round trip (Queue vs mpsc) (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
+    ("lock_contention", "time per lock+unlock, 100 tasks (Lock vs Mutex) (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
+    ("semaphore_uncontended", "time per acquire+release (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
+    ("semaphore_contended", "time per acquire+release, 100 tasks / 10 permits (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
     ("task_memory sleeping", "beyond future + handle (B)"): ("< 200 B per sleeping task beyond its future", lambda r, a, b: a < 200),
     ("sleep_precision", "sleep(1 ms) overshoot p50 (µs)"): ("p50 < 50 µs", lambda r, a, b: a < 50),
 }
@@ -262,7 +274,7 @@ w(f"- Machine: {os.environ['NPROC']} CPUs, {os.environ['CPU']}, Linux {os.enviro
 w(f"- Toolchain: {os.environ['RUSTC']}; ringloop at {os.environ['COMMIT']}")
 w(f"- Command: `scripts/bench.sh` (RUNS={runs}). It builds the benches once")
 w(f"  (`cargo bench --no-run`), then runs, {runs} times in this order, the equivalent of")
-w("  `cargo bench --bench core -- --noplot` and `cargo bench --bench combinators -- --noplot` (plots kept on the last run),")
+w("  `cargo bench --bench core -- --noplot` and `cargo bench --bench combinators -- --noplot`, `cargo bench --bench sync -- --noplot` (plots kept on the last run),")
 w("  `cargo bench --bench task_memory`, `cargo bench --bench sleep_precision`")
 w("- Compared with: tokio `current_thread` runtime (`enable_time`), the same workload in the same run")
 w(f"- Raw logs and criterion estimates of each run: `{out}/`")
@@ -297,6 +309,11 @@ w("  `JoinSet` (spawn + `join_next`); `futures::future::join_all` (polled in pla
 w("  measured in the same group for reference (criterion report).")
 w("- **timeout_churn**: `wait_for(f, 1 s)` ×10,000 vs `tokio::time::timeout`; `ready`: `f` is ready")
 w("  at once (no timer in either); `pending_once`: `f` is pending once (timer armed, then cancelled).")
+w("- **sync** (`benches/sync.rs`, beside `tokio::sync` on `current_thread`): `ping_pong`, two tasks")
+w("  passing a counter 10,000 times through two one-slot queues; `lock_contention`, 100 tasks")
+w("  locking one lock 100 times each with a yield inside; `semaphore_*`, acquire+release alone or")
+w("  by 100 tasks over 10 permits. `ping_pong/ringloop_floor` (bare wakers, no queue) is in the")
+w("  criterion report: the loop's own task-switch cost under any primitive.")
 w("- **spawn_join**: inside one `run_until_complete` / `block_on`, spawn 10,000 tasks that")
 w("  return at once, then await each handle. The loop/runtime is created once, outside the timing.")
 w("- **yield_many**: 100 tasks each yielding 100 times (`ringloop::yield_now` /")
