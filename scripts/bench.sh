@@ -339,6 +339,16 @@ if os.path.exists(fails):
 print("\n".join(lines))
 PY
 
+# The I/O benchmarks have their own scripts (they need a quiet machine, a
+# 1 GiB file, pinned processes): append the pages they generated last.
+for page in docs/bench/echo.md docs/bench/file_read.md; do
+    if [ -f "$ROOT/$page" ]; then
+        printf '\n---\n\n*Appended from `%s` (regenerate with `scripts/%s`):*\n\n' \
+            "$page" "$( [ "$page" = docs/bench/echo.md ] && echo echo_bench.sh || echo file_read_bench.sh )" \
+            >>"$ROOT/BENCHMARKS.md"
+        sed 's/^# /## /' "$ROOT/$page" >>"$ROOT/BENCHMARKS.md"
+    fi
+done
 log "wrote BENCHMARKS.md"
 if [ "$FAILED" -ne 0 ]; then
     log "some benchmarks FAILED: $OUT/failures.txt"
