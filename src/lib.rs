@@ -57,6 +57,7 @@ pub mod combinators;
 mod driver;
 pub mod fs;
 pub mod io;
+mod loom;
 pub mod net;
 mod promise;
 mod runtime;
@@ -74,8 +75,8 @@ pub use combinators::{
 };
 pub use promise::{InvalidStateError, Promise, PromiseError};
 pub use runtime::{
-    Builder, CallbackHandle, EventLoop, Handle, RuntimeError, all_tasks, current_task, run, spawn,
-    spawn_named,
+    Builder, CallbackHandle, EventLoop, Handle, RemoteTask, RuntimeError, all_tasks, current_task,
+    run, run_coroutine_threadsafe, spawn, spawn_named,
 };
 pub use task::{ExceptionContext, ExceptionKind, JoinError, Task, TaskHandle};
 pub use time::{interval, sleep, sleep_until, yield_now};

@@ -9,6 +9,7 @@
 
 mod error;
 pub(crate) mod raw;
+mod remote;
 mod report;
 pub(crate) mod sched;
 

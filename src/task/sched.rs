@@ -12,8 +12,8 @@ use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use super::raw::{
     CANCEL_REQUESTED, CANCELLED, COMPLETE, HANDLE, Header, Outcome, PANICKED, RUNNING, SCHEDULED,
     TaskRef,
 };
+use super::remote::{Pushed, RemoteQueue};
 use super::report::{ExceptionContext, Handler};
 use super::{Task, TaskHandle};
 use crate::sys::thread_token;
@@ -72,6 +73,8 @@ pub(crate) enum Runnable {
 pub(crate) enum Remote {
     Task(TaskRef),
     Main,
+    /// `call_soon_threadsafe`.
+    Callback(Box<dyn FnOnce() + Send>),
 }
 
 /// The part of a loop other threads may touch. Shared by `Arc`.
@@ -82,11 +85,7 @@ pub(crate) struct Scheduler {
     /// dropping. Dereferenced only on the owner thread, which is also the
     /// only thread that nulls it (before freeing the executor).
     local: AtomicPtr<Executor>,
-    remote: Mutex<Vec<Remote>>,
-    remote_pending: AtomicBool,
-    /// The loop is (about to be) blocked in `io_uring_enter`.
-    parked: AtomicBool,
-    closed: AtomicBool,
+    remote: RemoteQueue<Remote>,
     wake_fd: Arc<OwnedFd>,
 }
 
@@ -95,10 +94,7 @@ impl Scheduler {
         Arc::new(Scheduler {
             owner: thread_token(),
             local: AtomicPtr::new(std::ptr::null_mut()),
-            remote: Mutex::new(Vec::new()),
-            remote_pending: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
+            remote: RemoteQueue::new(),
             wake_fd,
         })
     }
@@ -106,13 +102,11 @@ impl Scheduler {
     /// Marks the loop closed (later remote wakes are dropped) and returns
     /// what was queued, for the owner thread to drop.
     pub(crate) fn mark_closed(&self) -> Vec<Remote> {
-        let mut queue = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        self.closed.store(true, Ordering::Release);
-        std::mem::take(&mut *queue)
+        self.remote.close()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.remote.is_closed()
     }
 
     /// The loop's executor, kept alive by the returned `Rc`, when called on
@@ -154,41 +148,29 @@ impl Scheduler {
             // A dead loop: the task can never run again; drop the reference.
         } else {
             let sched = sched.clone();
-            sched.push_remote(Remote::Task(task));
+            // A closed loop: the task can never run again; the reference
+            // comes back and is dropped here.
+            drop(sched.push_remote(Remote::Task(task)));
         }
     }
 
-    fn push_remote(&self, item: Remote) {
-        let mut queue = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        if self.closed.load(Ordering::Acquire) {
-            // The loop is gone or closed: nobody would ever drain this.
-            drop(queue);
-            drop(item);
-            return;
-        }
-        queue.push(item);
-        drop(queue);
-        // SeqCst pairs with `park`: either the loop sees `remote_pending`
-        // before it sleeps, or we see `parked` and write the eventfd.
-        self.remote_pending.store(true, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) {
+    /// Queues `item` for the loop, writing its eventfd if it is parked.
+    /// Gives the item back if the loop is closed (nobody would drain it).
+    pub(crate) fn push_remote(&self, item: Remote) -> Result<(), Remote> {
+        if self.remote.push(item)? == Pushed::Signal {
             crate::sys::eventfd_signal(&self.wake_fd);
         }
+        Ok(())
     }
 
     /// Marks the loop parked; false (and not parked) if remote work is
     /// already waiting, in which case the loop must not block.
     pub(crate) fn park(&self) -> bool {
-        self.parked.store(true, Ordering::SeqCst);
-        if self.remote_pending.load(Ordering::SeqCst) {
-            self.parked.store(false, Ordering::Relaxed);
-            return false;
-        }
-        true
+        self.remote.park()
     }
 
     pub(crate) fn unpark(&self) {
-        self.parked.store(false, Ordering::Relaxed);
+        self.remote.unpark();
     }
 
     /// A waker for the future run by `run_until_complete`.
@@ -207,7 +189,7 @@ impl Scheduler {
                 unsafe { &*exec }.schedule_main();
             }
         } else {
-            self.push_remote(Remote::Main);
+            drop(self.push_remote(Remote::Main));
         }
     }
 }
@@ -355,18 +337,11 @@ impl Executor {
 
     /// Moves work queued by other threads onto the ready queue.
     pub(crate) fn drain_remote(&self) {
-        // A plain load first: the common case (nothing) costs no RMW.
-        if !self.sched.remote_pending.load(Ordering::Relaxed)
-            || !self.sched.remote_pending.swap(false, Ordering::Acquire)
-        {
-            return;
-        }
-        let items =
-            std::mem::take(&mut *self.sched.remote.lock().unwrap_or_else(|p| p.into_inner()));
-        for item in items {
+        for item in self.sched.remote.drain() {
             match item {
                 Remote::Task(t) => self.schedule(t),
                 Remote::Main => self.schedule_main(),
+                Remote::Callback(f) => self.call_soon(Callback::new(f)),
             }
         }
     }
