@@ -741,7 +741,7 @@ fn l10_a_handle_schedules_only_on_its_loops_thread_while_it_runs() {
     ));
     // Another loop running on this thread: refused.
     let r = other
-        .run_until_complete(async { handle.spawn(async {}).map(drop) })
+        .run_until_complete(async { handle.spawn_local(async {}).map(drop) })
         .unwrap();
     assert!(matches!(r, Err(RuntimeError::NotInLoop)));
 

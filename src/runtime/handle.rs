@@ -6,17 +6,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::remote_task::RemoteTask;
 use super::{Local, RuntimeError, context};
 use crate::task::Task;
-use crate::task::sched::{Callback, Scheduler};
+use crate::task::sched::{Callback, Remote, Scheduler};
 
 /// A cloneable, `Send + Sync` reference to an event loop (asyncio's
 /// `get_running_loop()` result).
 ///
-/// Its scheduling methods (`call_soon`, `call_later`, `call_at`, `spawn`,
-/// `stop`) act on the loop from inside it: they must be called on the
-/// loop's thread while it runs, and return [`RuntimeError::NotInLoop`]
-/// otherwise (or [`RuntimeError::Closed`] once the loop is closed).
+/// [`call_soon_threadsafe`](Handle::call_soon_threadsafe) and
+/// [`spawn`](Handle::spawn) work from any thread. The other scheduling
+/// methods (`call_soon`, `call_later`, `call_at`, `spawn_local`, `stop`) act
+/// on the loop from inside it: they must be called on the loop's thread
+/// while it runs, and return [`RuntimeError::NotInLoop`] otherwise (or
+/// [`RuntimeError::Closed`] once the loop is closed).
 ///
 /// # Examples
 ///
@@ -117,13 +120,65 @@ impl Handle {
         self.with_local(|l| l.call_at(Some(when), Box::new(f)))
     }
 
-    /// See [`crate::EventLoop::spawn`].
+    /// Like [`crate::EventLoop::spawn`], from the loop's own thread: the
+    /// future need not be `Send` and the result is a [`Task`].
     ///
     /// # Errors
     ///
     /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
-    pub fn spawn<F: Future + 'static>(&self, future: F) -> Result<Task<F::Output>, RuntimeError> {
+    pub fn spawn_local<F: Future + 'static>(
+        &self,
+        future: F,
+    ) -> Result<Task<F::Output>, RuntimeError> {
         self.with_local(|l| l.spawn(future, None))
+    }
+
+    /// Starts `future` as a task on this loop, from any thread (asyncio's
+    /// `run_coroutine_threadsafe`). The returned [`RemoteTask`] can be
+    /// awaited on any loop or waited for by a plain thread; dropping it
+    /// lets the task run on. The task starts at the loop's next turn (it
+    /// queues like [`call_soon_threadsafe`](Handle::call_soon_threadsafe)).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] when the loop is closed. A loop that closes
+    /// before the task finishes resolves it as cancelled.
+    pub fn spawn<F>(&self, future: F) -> Result<RemoteTask<F::Output>, RuntimeError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, start) = RemoteTask::new(future, self.sched.clone());
+        self.call_soon_threadsafe(move || start.start())?;
+        Ok(task)
+    }
+
+    /// Schedules `f` to run on the loop's thread at its next turn, from any
+    /// thread (asyncio's `call_soon_threadsafe`, SEMANTICS L7). A parked
+    /// loop is woken at once (one eventfd write); a running loop costs the
+    /// caller a lock and no syscall. Called on the loop's own thread it is
+    /// [`call_soon`](Handle::call_soon): same FIFO queue.
+    ///
+    /// Callbacks run in the order each thread queued them. A panic in `f` is
+    /// reported to the loop's exception handler.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] when the loop is closed (`f` is dropped).
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<(), RuntimeError> {
+        if self.sched.is_closed() {
+            return Err(RuntimeError::Closed);
+        }
+        if let Some(exec) = self.sched.executor() {
+            exec.call_soon(Callback::new(Box::new(f)));
+            return Ok(());
+        }
+        self.sched
+            .push_remote(Remote::Callback(Box::new(f)))
+            .map_err(|_| RuntimeError::Closed)
     }
 
     /// Asks the loop to stop after the current iteration.

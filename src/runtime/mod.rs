@@ -14,6 +14,7 @@ mod builder;
 mod context;
 mod error;
 mod handle;
+mod remote_task;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 pub use builder::Builder;
 pub use error::RuntimeError;
 pub use handle::{CallbackHandle, Handle};
+pub use remote_task::RemoteTask;
 
 pub(crate) use context::{with_current, with_loop};
 
@@ -584,6 +586,25 @@ fn spawn_inner<F: Future + 'static>(future: F, name: Option<Box<str>>) -> Task<F
         Some(task) => task,
         None => panic!("ringloop::spawn called outside a running ringloop event loop"),
     }
+}
+
+/// Starts `future` on the loop behind `handle`, from any thread (asyncio's
+/// `run_coroutine_threadsafe`); the same as [`Handle::spawn`]. Await the
+/// [`RemoteTask`] on another loop, or block a plain thread on
+/// [`RemoteTask::wait`].
+///
+/// # Errors
+///
+/// [`RuntimeError::Closed`] when the loop is closed.
+pub fn run_coroutine_threadsafe<F>(
+    future: F,
+    handle: &Handle,
+) -> Result<RemoteTask<F::Output>, RuntimeError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    handle.spawn(future)
 }
 
 /// The driver of the loop running on this thread (for sockets and files).
