@@ -12,6 +12,7 @@
 
 mod builder;
 mod context;
+mod cores;
 mod error;
 mod handle;
 mod remote_task;
@@ -28,6 +29,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 pub use builder::Builder;
+pub use cores::{Core, Cores, CoresError};
 pub use error::RuntimeError;
 pub use handle::{CallbackHandle, Handle};
 pub use remote_task::RemoteTask;
