@@ -59,7 +59,14 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// Polling it outside a running ringloop loop panics.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep::new(deadline)
+    let mut s = Sleep::new(deadline);
+    // Past already: yield once through the ready queue, exactly like
+    // `sleep(0)` (a timer would fire only at the loop's next timer check,
+    // which may come after several rounds of ready work).
+    if deadline <= Instant::now() {
+        s.state = State::YieldOnce;
+    }
+    s
 }
 
 /// Yields to the loop once: every task that was ready runs first (the same
@@ -167,8 +174,9 @@ impl Future for Sleep {
                 Poll::Pending
             }
             State::New => {
-                // No clock read here: a deadline already past fires at the
-                // loop's next timer check, which is the same single yield.
+                // No clock read here: `sleep_until` turned a deadline past
+                // at creation into a single yield; one that passed since
+                // fires at the loop's next timer check.
                 let deadline = this.deadline;
                 let armed = with_current(|l| {
                     let key = l

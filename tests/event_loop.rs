@@ -779,3 +779,56 @@ fn l10_loops_on_one_thread_may_run_one_after_another() {
     assert!(!ta.is_done(), "a's task runs only on a");
     assert_eq!(a.run_until_complete(ta).unwrap().unwrap(), "a");
 }
+
+// ------------------------------------------------ ready work vs the driver
+
+/// A turn runs newly ready work for a bounded number of rounds before it
+/// returns to the driver and the timers: tasks that keep each other busy
+/// forever must not starve a timer, an I/O completion or a remote wake.
+#[test]
+fn busy_ready_chains_do_not_starve_timers_io_or_remote_wakes() {
+    let out = ringloop::run(async {
+        let spinning = Rc::new(std::cell::Cell::new(true));
+        let spins = Rc::new(std::cell::Cell::new(0u64));
+        // Two tasks that hand work back and forth forever.
+        for _ in 0..2 {
+            let (s, n) = (spinning.clone(), spins.clone());
+            ringloop::spawn(async move {
+                while s.get() {
+                    n.set(n.get() + 1);
+                    ringloop::yield_now().await;
+                }
+            })
+            .detach();
+        }
+        // A timer.
+        let t0 = Instant::now();
+        ringloop::sleep(Duration::from_millis(20)).await;
+        let slept = t0.elapsed();
+        // An I/O completion (a UDP datagram to ourselves).
+        let sock = ringloop::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let (r, _) = sock.send_to(b"ping".to_vec(), addr).await;
+        r.unwrap();
+        let (r, buf) = sock.recv_from(Vec::with_capacity(16)).await;
+        r.unwrap();
+        // A wake from another thread.
+        let h = Handle::current();
+        let remote = std::thread::spawn(move || h.spawn(async { "remote" }).unwrap())
+            .join()
+            .unwrap()
+            .await
+            .unwrap();
+        spinning.set(false);
+        (slept, buf, remote, spins.get())
+    })
+    .unwrap();
+    let (slept, buf, remote, spins) = out;
+    assert!(
+        slept >= Duration::from_millis(20) && slept < Duration::from_secs(2),
+        "{slept:?}"
+    );
+    assert_eq!(buf, b"ping");
+    assert_eq!(remote, "remote");
+    assert!(spins > 0);
+}
