@@ -74,6 +74,7 @@ pub use combinators::{
     timeout, timeout_at, try_gather, wait, wait_for,
 };
 pub use promise::{InvalidStateError, Promise, PromiseError};
+pub use runtime::{BlockingPool, BlockingPoolBuilder, BlockingTask, spawn_blocking, to_thread};
 pub use runtime::{
     Builder, CallbackHandle, Core, Cores, CoresError, EventLoop, Handle, RemoteTask, RuntimeError,
     all_tasks, current_task, run, run_coroutine_threadsafe, spawn, spawn_named,

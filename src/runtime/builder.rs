@@ -3,6 +3,7 @@
 use std::io;
 use std::time::Duration;
 
+use super::blocking::{self, BlockingPool};
 use super::{EventLoop, Local};
 use crate::driver::RingConfig;
 
@@ -25,6 +26,8 @@ pub struct Builder {
     pub(super) ring: RingConfig,
     pub(super) debug: bool,
     pub(super) slow_callback: Duration,
+    pub(super) blocking_pool: Option<BlockingPool>,
+    pub(super) blocking_shutdown_timeout: Duration,
 }
 
 impl Default for Builder {
@@ -44,6 +47,8 @@ impl Builder {
             ring: RingConfig::default(),
             debug,
             slow_callback: Duration::from_millis(100),
+            blocking_pool: None,
+            blocking_shutdown_timeout: blocking::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -86,6 +91,22 @@ impl Builder {
     /// The slow-poll threshold of debug mode (default 100 ms).
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
         self.slow_callback = d;
+        self
+    }
+
+    /// The pool [`to_thread`](crate::to_thread) and
+    /// [`EventLoop::run_in_executor`] use on this loop (default: the
+    /// process's [`BlockingPool::default_pool`]).
+    pub fn blocking_pool(mut self, pool: BlockingPool) -> Builder {
+        self.blocking_pool = Some(pool);
+        self
+    }
+
+    /// How long [`crate::run`]'s shutdown waits for the blocking jobs this
+    /// loop submitted (default 5 s; see
+    /// [`EventLoop::shutdown_default_executor`]).
+    pub fn blocking_shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.blocking_shutdown_timeout = timeout;
         self
     }
 

@@ -26,7 +26,8 @@ use std::sync::mpsc;
 use std::task::{Poll, Waker};
 
 use super::{Builder, Handle};
-use crate::loom::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What one core knows: its index, how many cores run, and every core's
 /// [`Handle`]. Cheap to clone and `Send`.
@@ -178,6 +179,11 @@ impl StopSignal {
         })
         .await;
     }
+}
+
+/// Locks `m`, ignoring poisoning (the data is a waker slot).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How the cores stop together.
@@ -457,6 +463,7 @@ where
     // reported (the outcome above already holds the result).
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let _ = lp.cancel_all_tasks();
+        let _ = lp.shutdown_default_executor(Some(lp.blocking_shutdown_timeout()));
         let _ = lp.close();
     }));
     outcome

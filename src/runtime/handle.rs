@@ -181,6 +181,20 @@ impl Handle {
             .map_err(|_| RuntimeError::Closed)
     }
 
+    /// See [`crate::EventLoop::run_in_executor`]: runs `f` on the loop's
+    /// blocking pool (on the loop's thread, while it runs).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotInLoop`] or [`RuntimeError::Closed`].
+    pub fn run_in_executor<F, R>(&self, f: F) -> Result<crate::BlockingTask<R>, RuntimeError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.with_local(|l| Ok(l.blocking.submit(f)))
+    }
+
     /// Asks the loop to stop after the current iteration.
     ///
     /// # Errors

@@ -10,6 +10,7 @@
 //! 3. expired timers make their sleepers and callbacks ready;
 //! 4. everything that was ready at this point runs, in FIFO order.
 
+pub(crate) mod blocking;
 mod builder;
 mod context;
 mod cores;
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+pub use blocking::{BlockingPool, BlockingPoolBuilder, BlockingTask, spawn_blocking, to_thread};
 pub use builder::Builder;
 pub use cores::{Core, Cores, CoresError};
 pub use error::RuntimeError;
@@ -58,6 +60,8 @@ pub(crate) struct Local {
     closed: Cell<bool>,
     /// Scratch buffers reused every turn.
     scratch: RefCell<Scratch>,
+    /// The blocking pool this loop submits to and its outstanding jobs.
+    pub(crate) blocking: blocking::LoopBlocking,
 }
 
 #[derive(Default)]
@@ -89,6 +93,10 @@ impl Local {
             running: Cell::new(false),
             closed: Cell::new(false),
             scratch: RefCell::new(Scratch::default()),
+            blocking: blocking::LoopBlocking::new(
+                b.blocking_pool.clone(),
+                b.blocking_shutdown_timeout,
+            ),
         });
         Executor::attach(&local.exec);
         context::register(&local);
@@ -545,8 +553,9 @@ impl std::fmt::Debug for EventLoop {
 }
 
 /// Runs `future` on a new loop, then cancels every task still alive and
-/// waits until they finished cancelling, then closes the loop (asyncio's
-/// `asyncio.run`, SEMANTICS L3).
+/// waits until they finished cancelling, then waits (at most 5 s, see
+/// [`EventLoop::shutdown_default_executor`]) for the blocking jobs the loop
+/// submitted, then closes the loop (asyncio's `asyncio.run`, SEMANTICS L3).
 ///
 /// A panic in `future` propagates.
 ///
@@ -566,6 +575,7 @@ pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
     let lp = EventLoop::new()?;
     let out = lp.run_until_complete(future)?;
     lp.cancel_all_tasks()?;
+    lp.shutdown_default_executor(Some(lp.blocking_shutdown_timeout()))?;
     lp.close()?;
     Ok(out)
 }
