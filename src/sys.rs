@@ -316,41 +316,6 @@ pub(crate) fn owned_fd(fd: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Blocks `signum` for the calling thread and returns a signalfd that
-/// receives it, plus the previous signal mask to restore.
-pub(crate) fn signalfd(signum: i32) -> io::Result<(OwnedFd, libc::sigset_t)> {
-    // SAFETY: the sigset_t values are plain data initialised by sigemptyset
-    // before use; the pointers passed are to these locals.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        if libc::sigaddset(&mut set, signum) < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid signal number {signum}"),
-            ));
-        }
-        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        if r != 0 {
-            return Err(io::Error::from_raw_os_error(r));
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            return Err(e);
-        }
-        Ok((OwnedFd::from_raw_fd(fd), old))
-    }
-}
-
-/// Restores a signal mask saved by [`signalfd`].
-pub(crate) fn restore_sigmask(old: &libc::sigset_t) {
-    // SAFETY: `old` is a valid sigset_t returned by pthread_sigmask.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
-}
-
 /// A `msghdr` with one `iovec` and an address, kept together in one box by
 /// `SendMsg`/`RecvMsg` so the pointers between them stay valid.
 pub(crate) struct MsgHdr {

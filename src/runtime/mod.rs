@@ -231,6 +231,8 @@ impl Local {
         // whose Drop disarms them in these same timers.
         let timers = self.timers.borrow_mut().take_all();
         drop(timers);
+        // Signal handlers go, the loop's signal read stops (asyncio's close).
+        crate::signal::close_loop(self.id);
     }
 }
 
@@ -502,6 +504,50 @@ impl EventLoop {
         self.local.exec.set_handler(None);
     }
 
+    /// Calls `f` on this loop, as a `call_soon` callback (never in signal
+    /// context), after each delivery of `signum` (asyncio's
+    /// `loop.add_signal_handler`, SEMANTICS X1). Replaces this loop's
+    /// previous handler for `signum`. Deliveries made while the loop does
+    /// not run are coalesced into one call. See [`crate::signal`].
+    ///
+    /// # Errors
+    ///
+    /// The loop is closed; `signum` is invalid or may not be caught
+    /// (`SIGKILL`, `SIGSTOP`, `SIGSEGV`...); `sigaction` or `eventfd` failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let count = Rc::new(Cell::new(0));
+    /// let c = count.clone();
+    /// lp.add_signal_handler(libc::SIGUSR2, move || c.set(c.get() + 1))?;
+    /// lp.run_until_complete(async {
+    ///     // SAFETY: raise(3) has no memory-safety preconditions.
+    ///     unsafe { libc::raise(libc::SIGUSR2) };
+    ///     while count.get() == 0 {
+    ///         ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     }
+    /// })?;
+    /// assert!(lp.remove_signal_handler(libc::SIGUSR2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_signal_handler(&self, signum: i32, f: impl FnMut() + 'static) -> io::Result<()> {
+        self.local.check_open()?;
+        crate::signal::add_handler(&self.local, signum, Box::new(f))
+    }
+
+    /// Removes this loop's handler for `signum`; returns whether there was
+    /// one. Once no loop has a handler for `signum` (and no
+    /// [`Signal`](crate::signal::Signal) ever listened for it), its previous
+    /// disposition comes back.
+    pub fn remove_signal_handler(&self, signum: i32) -> bool {
+        crate::signal::remove_handler(&self.local, signum)
+    }
+
     /// Turns debug mode on or off (see [`Builder::debug`]).
     pub fn set_debug(&self, enabled: bool) {
         let d = self.local.exec.debug();
@@ -564,6 +610,12 @@ impl std::fmt::Debug for EventLoop {
 /// An `io::Error` if the loop cannot be created (io_uring unavailable: the
 /// message names the cause and the fix) or if the ring fails.
 ///
+/// Ctrl-C (`SIGINT`, when its disposition was the default and no user code
+/// listens for it) cancels `future`, then `run` shuts down as usual and
+/// returns an error of kind `Interrupted` wrapping
+/// [`KeyboardInterrupt`](crate::signal::KeyboardInterrupt) (SEMANTICS X1;
+/// details, and what a second Ctrl-C does, in [`crate::signal`]).
+///
 /// # Examples
 ///
 /// ```
@@ -573,11 +625,12 @@ impl std::fmt::Debug for EventLoop {
 /// ```
 pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
     let lp = EventLoop::new()?;
-    let out = lp.run_until_complete(future)?;
+    // Ctrl-C cancels `future` (X1; see `crate::signal`).
+    let out = lp.run_until_complete(crate::signal::cancel_on_ctrl_c(future))?;
     lp.cancel_all_tasks()?;
     lp.shutdown_default_executor(Some(lp.blocking_shutdown_timeout()))?;
     lp.close()?;
-    Ok(out)
+    out
 }
 
 /// Spawns `future` as a task on the running loop (asyncio's
