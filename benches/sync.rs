@@ -14,6 +14,12 @@
 //!   `ACQUIRES` times; `semaphore_contended`: `LOCKERS` tasks share
 //!   `PERMITS` permits, each acquiring `LOCKS_EACH` times with a yield while
 //!   holding one (ringloop `Semaphore` vs `tokio::sync::Semaphore`).
+//! - `cross_ping_pong`: the same ping-pong between two threads, each running
+//!   its own loop (ringloop `sync::cross::channel(1)`, loop ↔ loop) or its
+//!   own `current_thread` runtime (`tokio::sync::mpsc::channel(1)`),
+//!   `CROSS_ROUND_TRIPS` round trips; every hand-off wakes a task on the
+//!   other thread. The ponger's thread and loop are made in each iteration,
+//!   alike for both.
 //!
 //! Run: `cargo bench --bench sync`.
 
@@ -27,6 +33,7 @@ const LOCKERS: usize = 100;
 const LOCKS_EACH: usize = 100;
 const ACQUIRES: usize = 10_000;
 const PERMITS: usize = 10;
+const CROSS_ROUND_TRIPS: u64 = 2_000;
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -296,11 +303,71 @@ fn semaphore(c: &mut Criterion) {
     g.finish();
 }
 
+fn cross_ping_pong(c: &mut Criterion) {
+    use ringloop::sync::cross;
+
+    let mut g = c.benchmark_group("cross_ping_pong");
+    g.throughput(Throughput::Elements(CROSS_ROUND_TRIPS));
+    g.sample_size(20);
+    let lp = ringloop_loop();
+    g.bench_function("ringloop", |b| {
+        b.iter(|| {
+            let (ping_tx, mut ping_rx) = cross::channel::<u64>(1).unwrap();
+            let (pong_tx, mut pong_rx) = cross::channel::<u64>(1).unwrap();
+            let ponger = std::thread::spawn(move || {
+                ringloop::run(async move {
+                    while let Some(n) = ping_rx.recv().await {
+                        pong_tx.send(n + 1).await.unwrap();
+                    }
+                })
+                .unwrap();
+            });
+            let last = lp
+                .run_until_complete(async move {
+                    let mut n = 0;
+                    for _ in 0..CROSS_ROUND_TRIPS {
+                        ping_tx.send(n).await.unwrap();
+                        n = pong_rx.recv().await.unwrap();
+                    }
+                    n
+                })
+                .unwrap();
+            ponger.join().unwrap();
+            assert_eq!(last, CROSS_ROUND_TRIPS);
+        })
+    });
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+            let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+            let ponger = std::thread::spawn(move || {
+                tokio_rt().block_on(async move {
+                    while let Some(n) = ping_rx.recv().await {
+                        pong_tx.send(n + 1).await.unwrap();
+                    }
+                })
+            });
+            let last = rt.block_on(async move {
+                let mut n = 0;
+                for _ in 0..CROSS_ROUND_TRIPS {
+                    ping_tx.send(n).await.unwrap();
+                    n = pong_rx.recv().await.unwrap();
+                }
+                n
+            });
+            ponger.join().unwrap();
+            assert_eq!(last, CROSS_ROUND_TRIPS);
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = ping_pong, lock_contention, semaphore
+    targets = ping_pong, lock_contention, semaphore, cross_ping_pong
 }
 criterion_main!(benches);

@@ -162,13 +162,13 @@ where
 pub struct RemoteTask<T> {
     shared: Arc<Shared<T>>,
     /// Tells the loop's own thread, which must not block on its own work.
-    sched: Arc<crate::task::sched::Scheduler>,
+    sched: std::sync::Arc<crate::task::sched::Scheduler>,
 }
 
 impl<T> RemoteTask<T> {
     pub(crate) fn new<F>(
         future: F,
-        sched: Arc<crate::task::sched::Scheduler>,
+        sched: std::sync::Arc<crate::task::sched::Scheduler>,
     ) -> (RemoteTask<T>, RemoteStart<F>)
     where
         F: Future<Output = T>,

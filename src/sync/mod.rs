@@ -1,9 +1,10 @@
 //! Synchronization between tasks of one loop: asyncio's primitives
 //! ([`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`],
 //! [`Barrier`]), its queues ([`Queue`], [`LifoQueue`], [`PriorityQueue`]),
-//! and two channels ([`oneshot`], [`mpsc`]).
+//! and two channels ([`oneshot`], [`mpsc`]); and [`cross`], a channel
+//! between threads (between loops on different cores).
 //!
-//! Everything here is loop-local: `!Send`, built on `Rc` and `RefCell`, with
+//! Everything here but [`cross`] is loop-local: `!Send`, built on `Rc` and `RefCell`, with
 //! no atomics and no locks, for tasks that may themselves be `!Send`. Each
 //! type is a cheap handle: clones share the same primitive (as asyncio
 //! objects are shared by reference), so hand each task its own clone.
@@ -75,6 +76,7 @@
 
 mod barrier;
 mod condition;
+pub mod cross;
 mod error;
 mod event;
 mod lock;
