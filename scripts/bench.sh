@@ -30,7 +30,7 @@ LIMIT=${BENCH_TIMEOUT:-1200} # seconds, per cargo bench invocation
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="target/bench-runs/$STAMP"
 mkdir -p "$OUT"
-GROUPS_CORE=(spawn_join yield_many timers gather timeout_churn_ready timeout_churn_pending_once ping_pong lock_contention semaphore_uncontended semaphore_contended)
+GROUPS_CORE=(spawn_join yield_many timers gather timeout_churn_ready timeout_churn_pending_once ping_pong lock_contention semaphore_uncontended semaphore_contended cross_ping_pong to_thread_round_trip threadsafe_call threadsafe_wake)
 FAILED=0
 
 log() { printf '[bench.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -62,7 +62,8 @@ log "building benches"
 # same code even if the sources change meanwhile (this is what `cargo bench
 # --bench NAME -- ARGS` runs: `<exe> --bench ARGS`, from the package root).
 if ! cargo bench --no-run --message-format=json \
-    --bench core --bench combinators --bench sync --bench task_memory --bench sleep_precision \
+    --bench core --bench combinators --bench sync --bench blocking --bench threadsafe \
+    --bench task_memory --bench sleep_precision \
     >"$OUT/build.json" 2>"$OUT/build.log"; then
     log "build failed, see $OUT/build.log"
     tail -30 "$OUT/build.log" >&2
@@ -84,9 +85,11 @@ for line in open(sys.argv[1]):
 CORE_EXE=$(exe_of core)
 COMB_EXE=$(exe_of combinators)
 SYNC_EXE=$(exe_of sync)
+BLOCK_EXE=$(exe_of blocking)
+TS_EXE=$(exe_of threadsafe)
 MEM_EXE=$(exe_of task_memory)
 SLEEP_EXE=$(exe_of sleep_precision)
-for e in "$CORE_EXE" "$COMB_EXE" "$SYNC_EXE" "$MEM_EXE" "$SLEEP_EXE"; do
+for e in "$CORE_EXE" "$COMB_EXE" "$SYNC_EXE" "$BLOCK_EXE" "$TS_EXE" "$MEM_EXE" "$SLEEP_EXE"; do
     [ -x "$e" ] || { log "bench executable not found (got '$e')"; exit 1; }
 done
 # Copy them: a concurrent `cargo bench`/`cargo test --release` in this tree
@@ -95,11 +98,15 @@ mkdir -p "$OUT/bin"
 cp "$CORE_EXE" "$OUT/bin/core"
 cp "$COMB_EXE" "$OUT/bin/combinators"
 cp "$SYNC_EXE" "$OUT/bin/sync"
+cp "$BLOCK_EXE" "$OUT/bin/blocking"
+cp "$TS_EXE" "$OUT/bin/threadsafe"
 cp "$MEM_EXE" "$OUT/bin/task_memory"
 cp "$SLEEP_EXE" "$OUT/bin/sleep_precision"
 CORE_EXE="$OUT/bin/core"
 COMB_EXE="$OUT/bin/combinators"
 SYNC_EXE="$OUT/bin/sync"
+BLOCK_EXE="$OUT/bin/blocking"
+TS_EXE="$OUT/bin/threadsafe"
 MEM_EXE="$OUT/bin/task_memory"
 SLEEP_EXE="$OUT/bin/sleep_precision"
 export CRITERION_HOME="$ROOT/target/criterion"
@@ -123,6 +130,8 @@ for i in $(seq 1 "$RUNS"); do
     run_step "core#$i" "$RUN/core.log" "$CORE_EXE" --bench "${plot[@]}"
     run_step "combinators#$i" "$RUN/combinators.log" "$COMB_EXE" --bench "${plot[@]}"
     run_step "sync#$i" "$RUN/sync.log" "$SYNC_EXE" --bench "${plot[@]}"
+    run_step "blocking#$i" "$RUN/blocking.log" "$BLOCK_EXE" --bench "${plot[@]}"
+    run_step "threadsafe#$i" "$RUN/threadsafe.log" "$TS_EXE" --bench "${plot[@]}"
     # Keep only estimates written by this run (a crashed bench leaves the
     # previous run's file behind).
     for g in "${GROUPS_CORE[@]}"; do
@@ -181,6 +190,10 @@ CORE = {
     "lock_contention": ("time per lock+unlock, 100 tasks (Lock vs Mutex)", 10_000, "ns"),
     "semaphore_uncontended": ("time per acquire+release", 10_000, "ns"),
     "semaphore_contended": ("time per acquire+release, 100 tasks / 10 permits", 10_000, "ns"),
+    "cross_ping_pong": ("time per round trip, loop<->loop on two threads (sync::cross vs tokio mpsc)", 2_000 * 1000, "µs"),
+    "to_thread_round_trip": ("time per to_thread round trip (vs spawn_blocking)", 1_000 * 1000, "µs"),
+    "threadsafe_call": ("time per call_soon_threadsafe round trip to a parked loop (vs Handle::spawn)", 1000, "µs"),
+    "threadsafe_wake": ("time per wake of a parked task from a thread, round trip (vs Notify)", 1000, "µs"),
 }
 
 
@@ -235,6 +248,9 @@ TARGETS = {
     ("lock_contention", "time per lock+unlock, 100 tasks (Lock vs Mutex) (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
     ("semaphore_uncontended", "time per acquire+release (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
     ("semaphore_contended", "time per acquire+release, 100 tasks / 10 permits (ns)"): ("≥ 2× tokio::sync (ratio ≤ 0.50)", lambda r, a, b: r <= 0.5),
+    ("to_thread_round_trip", "time per to_thread round trip (vs spawn_blocking) (µs)"): ("no slower than tokio (ratio ≤ 1.00)", lambda r, a, b: r <= 1.0),
+    ("threadsafe_wake", "time per wake of a parked task from a thread, round trip (vs Notify) (µs)"): ("no slower than tokio (ratio ≤ 1.00)", lambda r, a, b: r <= 1.0),
+    ("threadsafe_call", "time per call_soon_threadsafe round trip to a parked loop (vs Handle::spawn) (µs)"): ("no slower than tokio (ratio ≤ 1.00)", lambda r, a, b: r <= 1.0),
     ("task_memory sleeping", "beyond future + handle (B)"): ("< 200 B per sleeping task beyond its future", lambda r, a, b: a < 200),
     ("sleep_precision", "sleep(1 ms) overshoot p50 (µs)"): ("p50 < 50 µs", lambda r, a, b: a < 50),
 }
@@ -274,7 +290,8 @@ w(f"- Machine: {os.environ['NPROC']} CPUs, {os.environ['CPU']}, Linux {os.enviro
 w(f"- Toolchain: {os.environ['RUSTC']}; ringloop at {os.environ['COMMIT']}")
 w(f"- Command: `scripts/bench.sh` (RUNS={runs}). It builds the benches once")
 w(f"  (`cargo bench --no-run`), then runs, {runs} times in this order, the equivalent of")
-w("  `cargo bench --bench core -- --noplot` and `cargo bench --bench combinators -- --noplot`, `cargo bench --bench sync -- --noplot` (plots kept on the last run),")
+w("  `cargo bench --bench core -- --noplot` and `cargo bench --bench combinators -- --noplot`, `cargo bench --bench sync -- --noplot`,")
+w("  `cargo bench --bench blocking -- --noplot`, `cargo bench --bench threadsafe -- --noplot` (plots kept on the last run),")
 w("  `cargo bench --bench task_memory`, `cargo bench --bench sleep_precision`")
 w("- Compared with: tokio `current_thread` runtime (`enable_time`), the same workload in the same run")
 w(f"- Raw logs and criterion estimates of each run: `{out}/`")
@@ -313,7 +330,15 @@ w("- **sync** (`benches/sync.rs`, beside `tokio::sync` on `current_thread`): `pi
 w("  passing a counter 10,000 times through two one-slot queues; `lock_contention`, 100 tasks")
 w("  locking one lock 100 times each with a yield inside; `semaphore_*`, acquire+release alone or")
 w("  by 100 tasks over 10 permits. `ping_pong/ringloop_floor` (bare wakers, no queue) is in the")
-w("  criterion report: the loop's own task-switch cost under any primitive.")
+w("  criterion report: the loop's own task-switch cost under any primitive. `cross_ping_pong`: two")
+w("  loops on two threads pass a counter 2,000 times through two `sync::cross` channels of one slot")
+w("  (tokio: two `current_thread` runtimes and `tokio::sync::mpsc`).")
+w("- **cross-thread** (runtimes on their own thread, parked when idle; tokio with `enable_all`):")
+w("  `to_thread_round_trip`, 1,000 sequential `ringloop::to_thread(|| ())` awaited from a loop vs")
+w("  `tokio::task::spawn_blocking`; `threadsafe_call`, a plain thread calls")
+w("  `Handle::call_soon_threadsafe` (tokio: `Handle::spawn`) and waits for the callback's reply on a")
+w("  std channel; `threadsafe_wake`, a plain thread wakes a task parked on a waker (tokio: `Notify`)")
+w("  and waits for its reply.")
 w("- **spawn_join**: inside one `run_until_complete` / `block_on`, spawn 10,000 tasks that")
 w("  return at once, then await each handle. The loop/runtime is created once, outside the timing.")
 w("- **yield_many**: 100 tasks each yielding 100 times (`ringloop::yield_now` /")
