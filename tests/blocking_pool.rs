@@ -480,6 +480,27 @@ fn run_gives_up_on_a_stuck_job_after_5_s_without_hanging() {
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
 
+#[test]
+fn builder_run_waits_only_as_long_as_its_shutdown_timeout() {
+    let gate = Gate::default();
+    let t0 = Instant::now();
+    let out = Builder::new()
+        .blocking_shutdown_timeout(Duration::from_millis(100))
+        .run({
+            let gate = gate.clone();
+            async move {
+                drop(ringloop::to_thread(move || gate.wait()));
+                "done"
+            }
+        })
+        .unwrap();
+    let took = t0.elapsed();
+    gate.open();
+    assert_eq!(out, "done");
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
 // ---------------------------------------------------------------- stress
 
 #[test]

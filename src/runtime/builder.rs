@@ -102,12 +102,36 @@ impl Builder {
         self
     }
 
-    /// How long [`crate::run`]'s shutdown waits for the blocking jobs this
-    /// loop submitted (default 5 s; see
+    /// How long [`Builder::run`]'s shutdown waits for the blocking jobs
+    /// this loop submitted (default 5 s, also [`crate::run`]'s; see
     /// [`EventLoop::shutdown_default_executor`]).
     pub fn blocking_shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.blocking_shutdown_timeout = timeout;
         self
+    }
+
+    /// [`crate::run`] on a loop with these settings: runs `future`, cancels
+    /// the tasks left, waits for this loop's blocking jobs (at most
+    /// [`blocking_shutdown_timeout`](Builder::blocking_shutdown_timeout)),
+    /// and closes the loop.
+    ///
+    /// # Errors
+    ///
+    /// As for [`crate::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let n = ringloop::Builder::new()
+    ///     .blocking_shutdown_timeout(Duration::from_millis(100))
+    ///     .run(async { ringloop::to_thread(|| 2 + 2).await.unwrap() })?;
+    /// assert_eq!(n, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run<F: std::future::Future>(&self, future: F) -> io::Result<F::Output> {
+        super::run_with(self, future)
     }
 
     /// Creates the loop.

@@ -604,8 +604,10 @@ impl std::fmt::Debug for EventLoop {
 
 /// Runs `future` on a new loop, then cancels every task still alive and
 /// waits until they finished cancelling, then waits (at most 5 s, see
-/// [`EventLoop::shutdown_default_executor`]) for the blocking jobs the loop
-/// submitted, then closes the loop (asyncio's `asyncio.run`, SEMANTICS L3).
+/// [`EventLoop::shutdown_default_executor`]; [`Builder::run`] with
+/// [`Builder::blocking_shutdown_timeout`] to change it) for the blocking
+/// jobs the loop submitted, then closes the loop (asyncio's `asyncio.run`,
+/// SEMANTICS L3).
 ///
 /// A panic in `future` propagates.
 ///
@@ -628,7 +630,12 @@ impl std::fmt::Debug for EventLoop {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
-    let lp = EventLoop::new()?;
+    run_with(&Builder::new(), future)
+}
+
+/// [`run`] on a loop built by `builder` ([`Builder::run`]).
+pub(crate) fn run_with<F: Future>(builder: &Builder, future: F) -> io::Result<F::Output> {
+    let lp = builder.build()?;
     // Ctrl-C cancels `future` (X1; see `crate::signal`).
     let out = lp.run_until_complete(crate::signal::cancel_on_ctrl_c(future))?;
     lp.cancel_all_tasks()?;
