@@ -79,6 +79,31 @@ fn l1_run_until_complete_returns_output_and_leaves_other_tasks_pending() {
     lp.close().unwrap();
 }
 
+/// Once the main future is done, `run_until_complete` returns after the
+/// round it finished in (asyncio: its done callback calls `stop()`), even
+/// when other tasks keep each other busy: the turn's extra rounds of ready
+/// work end with it.
+#[test]
+fn l1_run_until_complete_returns_after_the_round_its_future_finished_in() {
+    let lp = EventLoop::new().unwrap();
+    let steps = Rc::new(std::cell::Cell::new(0u32));
+    let s = steps.clone();
+    lp.spawn(async move {
+        loop {
+            s.set(s.get() + 1);
+            ringloop::yield_now().await;
+        }
+    })
+    .unwrap()
+    .detach();
+    lp.run_until_complete(ringloop::yield_now()).unwrap();
+    // Round 1: the main future yields, the background task steps; round 2:
+    // the main future finishes (the background task steps once more in
+    // that same round at most).
+    assert!(steps.get() <= 2, "background task ran {} steps", steps.get());
+    assert!(steps.get() >= 1);
+}
+
 #[test]
 fn l1_run_until_complete_propagates_a_panic_and_the_loop_stays_usable() {
     let lp = EventLoop::new().unwrap();

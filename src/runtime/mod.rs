@@ -149,8 +149,15 @@ impl Local {
     }
 
     /// One turn (see the module docs). `main` polls the `run_until_complete`
-    /// future when it is due.
-    fn run_once(&self, main: &mut dyn FnMut()) -> Result<(), RuntimeError> {
+    /// future when it is due;
+    /// `main_done` ends the turn's extra rounds early: once the
+    /// `run_until_complete` future finished, the loop stops after the round
+    /// it finished in (asyncio's done callback calling `stop()`).
+    fn run_once(
+        &self,
+        main: &mut dyn FnMut(),
+        main_done: &Cell<bool>,
+    ) -> Result<(), RuntimeError> {
         let exec = &self.exec;
         exec.drain_remote();
         let mut wait = if exec.has_ready() || self.stopping.get() {
@@ -220,7 +227,7 @@ impl Local {
         // at the latest after `READY_ROUNDS` rounds (tokio's
         // `event_interval` plays the same role).
         for _ in 0..READY_ROUNDS {
-            if !exec.has_ready() || self.stopping.get() {
+            if !exec.has_ready() || self.stopping.get() || main_done.get() {
                 break;
             }
             exec.run_ready(main);
@@ -327,7 +334,7 @@ impl EventLoop {
         };
         local.exec.schedule_main();
         loop {
-            local.run_once(&mut poll_main)?;
+            local.run_once(&mut poll_main, &done)?;
             if done.get() {
                 break;
             }
@@ -350,7 +357,7 @@ impl EventLoop {
         local.check_can_run()?;
         let _running = context::Running::enter(local);
         loop {
-            local.run_once(&mut || {})?;
+            local.run_once(&mut || {}, &Cell::new(false))?;
             if local.stopping.replace(false) {
                 return Ok(());
             }
@@ -411,14 +418,14 @@ impl EventLoop {
                 t.cancel();
             }
             while tasks.iter().any(|t| !t.is_done()) {
-                local.run_once(&mut || {})?;
+                local.run_once(&mut || {}, &Cell::new(false))?;
             }
             // Done callbacks of the cancelled tasks run too (as asyncio.run).
             for _ in 0..1000 {
                 if !local.exec.has_ready() {
                     break;
                 }
-                local.run_once(&mut || {})?;
+                local.run_once(&mut || {}, &Cell::new(false))?;
             }
         }
         local.exec.cancel_all_now();
