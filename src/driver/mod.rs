@@ -97,13 +97,26 @@ enum Queued {
     Linked(squeue::Entry, squeue::Entry),
 }
 
-/// The loop's wake-up eventfd, read through the ring.
+/// The loop's wake-up eventfd, watched through the ring.
+///
+/// Preferably by one multishot `POLL_ADD` (Linux 5.13+) that stays armed:
+/// each write to the eventfd posts one CQE (the poll is edge-triggered) and
+/// nothing is re-submitted or read back; the counter is never reset, and at
+/// one write per parked wake-up it cannot reach its 2^64 - 2 limit. A
+/// kernel that refuses the multishot poll gets a `READ` of the counter
+/// instead, re-armed after each wake-up.
 struct WakeRead {
     fd: Arc<OwnedFd>,
+    /// The SQE is in the kernel (until a CQE without `IORING_CQE_F_MORE`).
+    armed: bool,
+    mode: WakeMode,
+}
+
+enum WakeMode {
+    MultishotPoll,
     /// Written by the kernel while the read is in flight; boxed so its
     /// address is stable, and owned here until the read's CQE.
-    buf: Box<u64>,
-    armed: bool,
+    Read(Box<u64>),
 }
 
 /// The io_uring proactor. One per event loop; `!Send`.
@@ -186,8 +199,8 @@ impl Driver {
         }
         self.wake = Some(WakeRead {
             fd,
-            buf: Box::new(0),
             armed: false,
+            mode: WakeMode::MultishotPoll,
         });
         self.arm_wake();
     }
@@ -203,10 +216,19 @@ impl Driver {
             return;
         }
         w.armed = true;
-        let ptr: *mut u64 = &mut *w.buf;
-        let sqe = opcode::Read::new(types::Fd(w.fd.as_raw_fd()), ptr.cast(), 8)
-            .build()
-            .user_data(WAKE_UD);
+        let fd = types::Fd(w.fd.as_raw_fd());
+        let sqe = match &mut w.mode {
+            WakeMode::MultishotPoll => opcode::PollAdd::new(fd, libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(WAKE_UD),
+            WakeMode::Read(buf) => {
+                let ptr: *mut u64 = &mut **buf;
+                opcode::Read::new(fd, ptr.cast(), 8)
+                    .build()
+                    .user_data(WAKE_UD)
+            }
+        };
         self.push(sqe);
     }
 
@@ -302,7 +324,8 @@ impl Driver {
     /// Pushes into the SQ; the caller checked there is room.
     fn push_sq(&mut self, sqe: &squeue::Entry) {
         // SAFETY: by `submit`'s contract (and for the driver's own SQEs, by
-        // `WakeRead::buf` and `AsyncCancel` carrying no pointer) every pointer
+        // `WakeMode::Read`'s box, owned by the driver until the read's CQE,
+        // and `PollAdd` and `AsyncCancel` carrying no pointer) every pointer
         // in `sqe` stays valid until its CQE is reaped (invariant 1).
         let pushed = unsafe { self.ring.submission().push(sqe).is_ok() };
         debug_assert!(pushed, "push_sq without room");
@@ -432,12 +455,25 @@ impl Driver {
                 return;
             }
             WAKE_UD => {
-                self.internal_in_kernel -= 1;
+                // A spurious wake-up is harmless (one more turn).
                 self.woken = true;
-                if let Some(w) = self.wake.as_mut() {
-                    w.armed = false;
+                if !io_uring::cqueue::more(flags) {
+                    // The SQE is done: a read completed, or the multishot
+                    // poll ended (cancelled, or stopped by the kernel, e.g.
+                    // on a full CQ). Re-arm; if the eventfd was written
+                    // meanwhile, the new poll fires at once.
+                    self.internal_in_kernel -= 1;
+                    if let Some(w) = self.wake.as_mut() {
+                        w.armed = false;
+                        let refused = result < 0 && result != -libc::ECANCELED;
+                        if refused && matches!(w.mode, WakeMode::MultishotPoll) {
+                            // Multishot poll unsupported (Linux < 5.13
+                            // answers EINVAL): re-arming it would spin.
+                            w.mode = WakeMode::Read(Box::new(0));
+                        }
+                    }
+                    self.arm_wake();
                 }
-                self.arm_wake();
                 return;
             }
             _ => {}
