@@ -100,7 +100,11 @@ fn l1_run_until_complete_returns_after_the_round_its_future_finished_in() {
     // Round 1: the main future yields, the background task steps; round 2:
     // the main future finishes (the background task steps once more in
     // that same round at most).
-    assert!(steps.get() <= 2, "background task ran {} steps", steps.get());
+    assert!(
+        steps.get() <= 2,
+        "background task ran {} steps",
+        steps.get()
+    );
     assert!(steps.get() >= 1);
 }
 

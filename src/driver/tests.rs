@@ -389,7 +389,10 @@ fn repeated_wakes(d: &Rc<RefCell<Driver>>, fd: &Arc<OwnedFd>) {
         });
         let t0 = Instant::now();
         while !d.borrow_mut().take_woken() {
-            assert!(t0.elapsed() < Duration::from_secs(5), "round {round}: no wake-up");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "round {round}: no wake-up"
+            );
             turn(d, Wait::For(Duration::from_secs(5)));
         }
         t.join().unwrap();

@@ -153,11 +153,7 @@ impl Local {
     /// `main_done` ends the turn's extra rounds early: once the
     /// `run_until_complete` future finished, the loop stops after the round
     /// it finished in (asyncio's done callback calling `stop()`).
-    fn run_once(
-        &self,
-        main: &mut dyn FnMut(),
-        main_done: &Cell<bool>,
-    ) -> Result<(), RuntimeError> {
+    fn run_once(&self, main: &mut dyn FnMut(), main_done: &Cell<bool>) -> Result<(), RuntimeError> {
         let exec = &self.exec;
         exec.drain_remote();
         let mut wait = if exec.has_ready() || self.stopping.get() {
