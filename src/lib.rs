@@ -59,6 +59,7 @@ pub mod fs;
 pub mod io;
 mod loom;
 pub mod net;
+pub mod process;
 mod promise;
 mod runtime;
 pub mod signal;

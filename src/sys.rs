@@ -426,6 +426,85 @@ pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     cvt(unsafe { libc::close(fd.into_raw_fd()) }).map(drop)
 }
 
+/// `waitid(2)`'s `P_PIDFD` id type (Linux 5.4; not in `libc` yet).
+pub(crate) const P_PIDFD: libc::idtype_t = 3;
+
+/// `pidfd_open(2)` (Linux 5.3): an fd (close-on-exec) that refers to
+/// process `pid` for as long as it is open, even once `pid` is reused.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))?;
+    // SAFETY: pidfd_open takes no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a non-negative return is a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `pidfd_send_signal(2)` (Linux 5.1): sends `sig` to the process behind
+/// the pidfd; no pid-reuse race.
+pub(crate) fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
+    // SAFETY: a null `info` is allowed (the kernel fills it as kill(2)
+    // does); `pidfd` is open for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reaps the child behind `pidfd` (`waitid(P_PIDFD, WEXITED)`) and returns
+/// its `waitpid(2)`-style status. With `block` false (`WNOHANG`) it never
+/// sleeps and returns `Ok(None)` while the child runs; with `block` true it
+/// sleeps until the child exits (never on a loop thread).
+pub(crate) fn waitid_pidfd(pidfd: &impl AsRawFd, block: bool) -> io::Result<Option<i32>> {
+    let flags = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is valid (and si_pid 0
+        // is how WNOHANG reports "still running").
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable siginfo_t; `pidfd` is open.
+        let r = unsafe { libc::waitid(P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        if r == 0 {
+            return Ok(wait_status(&info));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The `waitpid(2)`-style status (what `ExitStatusExt::from_raw` takes) of
+/// a `siginfo_t` filled by `waitid(2)`; `None` when it names no child
+/// (`si_pid` 0: `WNOHANG` and nothing exited yet).
+pub(crate) fn wait_status(info: &libc::siginfo_t) -> Option<i32> {
+    // SAFETY: waitid fills the SIGCHLD fields (pid, status) of the union,
+    // or leaves them zero; both reads are of plain integers.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return None;
+    }
+    Some(match info.si_code {
+        libc::CLD_KILLED => status & 0x7f,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => ((status & 0xff) << 8) | 0x7f,
+        libc::CLD_CONTINUED => 0xffff,
+        // CLD_EXITED
+        _ => (status & 0xff) << 8,
+    })
+}
+
 /// The CPUs the calling thread may run on (`sched_getaffinity(2)`),
 /// ascending.
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {

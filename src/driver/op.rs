@@ -15,6 +15,8 @@ pub(crate) mod ftruncate;
 pub(crate) mod mkdirat;
 pub(crate) mod nop;
 pub(crate) mod openat;
+pub(crate) mod pipe_read;
+pub(crate) mod poll_add;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recvmsg;
@@ -26,6 +28,7 @@ pub(crate) mod statx;
 pub(crate) mod timeout;
 pub(crate) mod unlinkat;
 pub(crate) mod vectored;
+pub(crate) mod waitid;
 pub(crate) mod write;
 
 use std::cell::RefCell;
