@@ -23,6 +23,11 @@
 //!    [`crate::run`] should cancel its main future (no user listener) or
 //!    leave the signal to user code.
 //!
+//! 4. A slot's eventfd is only read by loops of the process that created
+//!    it. After `fork`, a child leasing a slot its parent created makes a
+//!    fresh eventfd for it (the inherited one stays open, unused, so a
+//!    handler holding its number never writes to a reused fd).
+//!
 //! These statics use `std`'s atomics directly rather than `crate::loom`'s:
 //! they must be const-initialised and lock-free to be touched from a signal
 //! handler, and loom cannot model a signal handler anyway.
@@ -43,6 +48,11 @@ static FDS: [AtomicI32; MAX_LOOPS] = [const { AtomicI32::new(-1) }; MAX_LOOPS];
 static LEASED: [AtomicBool; MAX_LOOPS] = [const { AtomicBool::new(false) }; MAX_LOOPS];
 /// Slots `0..CREATED` may have an eventfd (bounds the handler's scan).
 static CREATED: AtomicUsize = AtomicUsize::new(0);
+/// The process that created each slot's eventfd. A child made by `fork`
+/// inherits these statics and the eventfds themselves (the same kernel
+/// objects as its parent's): it must not read them, or it would take
+/// deliveries meant for a parent loop (invariant 4).
+static CREATOR: [AtomicI32; MAX_LOOPS] = [const { AtomicI32::new(0) }; MAX_LOOPS];
 
 /// The `sa_handler` ringloop installs for every signal it listens for.
 pub(super) extern "C" fn on_signal(signum: libc::c_int) {
@@ -121,7 +131,9 @@ impl Lease {
                 continue;
             }
             let mut fd = FDS[index].load(SeqCst);
-            if fd < 0 {
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            if fd < 0 || CREATOR[index].load(SeqCst) != pid {
                 match crate::sys::eventfd() {
                     // Never closed (invariant 2): the handler may hold its
                     // number at any time.
@@ -132,6 +144,7 @@ impl Lease {
                     }
                 }
                 FDS[index].store(fd, SeqCst);
+                CREATOR[index].store(pid, SeqCst);
                 CREATED.fetch_max(index + 1, SeqCst);
             }
             return Ok(Lease { index, fd });
