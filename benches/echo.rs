@@ -10,8 +10,14 @@
 //!   stdin closes, then prints
 //!   `RESULT server kind=… user_us=… sys_us=… bytes=…` (its own CPU time,
 //!   `getrusage(RUSAGE_SELF)`, and the bytes it received and echoed).
-//! - `client <addr> <conns> <size> <secs> [--warmup S] [--msgs N]`: pins
-//!   itself to CPU 1 and opens `conns` connections; each keeps one message of
+//!   The multi-core kinds `ringloop-<n>core` and `tokio-mt<n>` are not pinned
+//!   as a process and add per-core counts (see `echo/multicore.rs`).
+//!   `--cpus C,…` (e.g. `0-7`): the CPUs the server may use instead.
+//! - `client <addr> <conns> <size> <secs> [--warmup S] [--msgs N]
+//!   [--cpu C,…|none]`: pins itself to CPU 1 (or `C`; `none`: not pinned)
+//!   and opens `conns` connections (with several CPUs listed: one thread per
+//!   CPU, pinned there, each driving its share of the connections on its own
+//!   ring); each keeps one message of
 //!   `size` bytes outstanding: send it, receive until all `size` bytes are
 //!   back, compare every byte with what was sent, repeat. The first 8 bytes
 //!   of each message carry its sequence number, so a stale or reordered echo
@@ -30,15 +36,27 @@
 //!   3 runs, conns 1/16/100/1000, sizes 64 B/4 KiB: about 3–4 minutes. This is
 //!   what `cargo bench --bench echo` runs (it passes just `--bench`).
 //!   `--quick` (`cargo bench --bench echo -- --quick`): 100 conns × 64 B,
-//!   1 run, 0.5 s, as a sanity check. With no arguments at all (how
+//!   1 run, 0.5 s, as a sanity check, then the same point in `multicore`. With no arguments at all (how
 //!   `cargo test --benches` / `--all-targets` runs a bench) it does the
 //!   `--quick` run, so that a test pass does not take minutes.
-//! - `syscalls [--msgs N] [--conns C] [--size B] [--runs R] [--out FILE]`:
-//!   for each server, `strace -c -f -e trace=io_uring_enter,read,write,
-//!   recvfrom,sendto,epoll_wait,epoll_ctl -p <server pid>` is attached while
+//! - `syscalls [--msgs N] [--conns C] [--size B] [--runs R] [--out FILE]
+//!   [--servers ringloop,tokio,raw] [--client-cpu C,…|none]
+//!   [--server-cpus C,…]`:
+//!   for each server (any kind, e.g. `ringloop-2core,tokio-mt2`),
+//!   `strace -c -f -e trace=io_uring_enter,read,write,recvfrom,sendto,
+//!   epoll_wait,epoll_ctl -p <server pid>` is attached while
 //!   the client sends exactly N messages (default 100,000 over 100 conns ×
 //!   64 B); prints syscalls per message (median and range over R runs,
 //!   default 3).
+//! - `multicore [--cores N] [--points 100x64,1000x64,16x4096] [--runs R]
+//!   [--secs S] [--warmup S] [--client-cpu C,…|none] [--server-cpus C,…]
+//!   [--no-pin] [--out FILE] [--quick]`:
+//!   ringloop with one loop per core (`ringloop::Cores`, one `SO_REUSEPORT`
+//!   listener each, pinned) vs tokio's multi-thread runtime with N workers,
+//!   both servers spread over the CPUs the load generator also uses; prints
+//!   msgs/s, CPU per message, and how the messages spread across the cores.
+//!   The load generator runs one thread on each of CPUs 0 and 1 by default.
+//!   See `echo/multicore.rs`; `scripts/echo_cores_bench.sh` runs it.
 //!
 //! Every server counts the bytes it received; after each measurement that
 //! count must equal (messages the client verified) × size, or the
@@ -71,6 +89,9 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, Submitter, opcode, squeue, types};
 
+#[path = "echo/multicore.rs"]
+mod multicore;
+
 const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
 const SERVERS: [&str; 3] = ["ringloop", "tokio", "raw"];
@@ -87,16 +108,31 @@ fn localhost0() -> SocketAddr {
 
 /// Pins the calling thread (at start-up: the process) to `cpu`.
 fn pin(cpu: usize) -> io::Result<()> {
-    // SAFETY: `set` is a plain bitmask, initialised by CPU_ZERO/CPU_SET.
+    set_affinity(&[cpu])
+}
+
+/// Restricts the calling thread (at start-up: the process) to `cpus`.
+fn set_affinity(cpus: &[usize]) -> io::Result<()> {
+    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    if let Some(bad) = cpus.iter().find(|&&c| c >= max) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("CPU {bad} is beyond the {max} a cpu_set_t holds"),
+        ));
+    }
+    // SAFETY: `set` is a plain bitmask, initialised by CPU_ZERO/CPU_SET
+    // with CPU numbers checked against its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(
                 e.kind(),
-                format!("sched_setaffinity(CPU {cpu}): {e}"),
+                format!("sched_setaffinity(CPUs {cpus:?}): {e}"),
             ));
         }
     }
@@ -187,8 +223,16 @@ fn write_port(port_file: &Path, port: u16) -> io::Result<()> {
     std::fs::rename(&tmp, port_file)
 }
 
-fn server_main(kind: &str, port_file: &Path) -> io::Result<()> {
-    pin(SERVER_CPU)?;
+/// `cpus`: where the server may run (empty: CPU 0 for the one-core
+/// servers, anywhere for the multi-core ones).
+fn server_main(kind: &str, port_file: &Path, cpus: &[usize]) -> io::Result<()> {
+    let multi = multicore::parse_kind(kind);
+    match (multi, cpus) {
+        (None, []) => pin(SERVER_CPU)?,
+        (_, []) => {}
+        (None, [cpu, ..]) => pin(*cpu)?,
+        (Some(_), cpus) => set_affinity(cpus)?,
+    }
     let kind_owned = kind.to_owned();
     // Serve until stdin closes: then report and exit (the serving thread is
     // killed with the process, wherever it is).
@@ -201,20 +245,24 @@ fn server_main(kind: &str, port_file: &Path) -> io::Result<()> {
             }
         }
         let (user, sys) = cpu_time_us();
+        let (multi_bytes, per_core) = multicore::report();
         println!(
-            "RESULT server kind={kind_owned} user_us={user} sys_us={sys} bytes={}",
-            BYTES.load(Ordering::Relaxed)
+            "RESULT server kind={kind_owned} user_us={user} sys_us={sys} bytes={}{per_core}",
+            BYTES.load(Ordering::Relaxed) + multi_bytes
         );
         let _ = io::stdout().flush();
         std::process::exit(0);
     });
+    if let Some(k) = multi {
+        return multicore::serve(k, port_file);
+    }
     match kind {
         "ringloop" => serve_ringloop(port_file),
         "tokio" => serve_tokio(port_file),
         "raw" => serve_raw(port_file),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("unknown server {other:?} (ringloop|tokio|raw)"),
+            format!("unknown server {other:?} (ringloop|tokio|raw|ringloop-<n>core|tokio-mt<n>)"),
         )),
     }
 }
@@ -422,6 +470,9 @@ struct ClientArgs {
     secs: f64,
     warmup: f64,
     msgs: Option<u64>,
+    /// The CPUs to pin to: one thread per CPU, or one unpinned thread when
+    /// empty.
+    cpus: Vec<usize>,
 }
 
 struct ClientConn {
@@ -452,7 +503,14 @@ fn c_recv(i: usize, c: &mut ClientConn) -> squeue::Entry {
 }
 
 fn client_main(a: &ClientArgs) -> io::Result<()> {
-    pin(CLIENT_CPU)?;
+    // One thread pinned as asked, or unpinned; several: each pinned to its
+    // CPU, with its share of the connections (and of `--msgs`).
+    let threads = a.cpus.len().clamp(1, a.conns);
+    if threads == 1 {
+        if let Some(&cpu) = a.cpus.first() {
+            pin(cpu)?;
+        }
+    }
     let mut streams = Vec::with_capacity(a.conns);
     for _ in 0..a.conns {
         let s = std::net::TcpStream::connect(a.addr)
@@ -460,6 +518,75 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
         s.set_nodelay(true)?;
         streams.push(s);
     }
+    let start = Instant::now();
+    let warmup = if a.msgs.is_some() { 0.0 } else { a.warmup };
+    let measure_from = start + Duration::from_secs_f64(warmup);
+    let (mut lat_ns, total, end) = if threads == 1 {
+        client_loop(a, &streams, 0, a.msgs, start)?
+    } else {
+        let per = a.conns.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = streams
+                .chunks(per)
+                .enumerate()
+                .map(|(k, chunk)| {
+                    let cpu = a.cpus[k];
+                    // Messages in proportion to connections, summing to `m`.
+                    let upto = |i: usize| a.msgs.map(|m| m * i as u64 / a.conns as u64);
+                    let msgs = upto(k * per + chunk.len())
+                        .zip(upto(k * per))
+                        .map(|(hi, lo)| hi - lo);
+                    scope.spawn(move || {
+                        pin(cpu)?;
+                        client_loop(a, chunk, k * per, msgs, start)
+                    })
+                })
+                .collect();
+            let mut all = (Vec::new(), 0, start);
+            for h in handles {
+                let (lat, total, end) = h
+                    .join()
+                    .map_err(|_| io::Error::other("a client thread panicked"))??;
+                all.0.extend(lat);
+                all.1 += total;
+                all.2 = all.2.max(end);
+            }
+            Ok::<_, io::Error>(all)
+        })?
+    };
+    let window = end.duration_since(measure_from.min(end)).as_secs_f64();
+    let measured = lat_ns.len() as u64;
+    lat_ns.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat_ns.is_empty() {
+            return 0.0;
+        }
+        let idx = ((lat_ns.len() as f64 * p).ceil() as usize).clamp(1, lat_ns.len()) - 1;
+        f64::from(lat_ns[idx]) / 1000.0
+    };
+    println!(
+        "RESULT client conns={} size={} msgs={measured} secs={window:.4} msgs_per_s={:.1} \
+         p50_us={:.2} p99_us={:.2} total_msgs={total}",
+        a.conns,
+        a.size,
+        measured as f64 / window.max(1e-9),
+        pct(0.50),
+        pct(0.99)
+    );
+    drop(streams);
+    Ok(())
+}
+
+/// Drives `streams` (connections `base..`) on one ring until the deadline
+/// (or until `msgs` messages were echoed): the latencies of the measured
+/// messages in ns, the number of messages echoed, and when it ended.
+fn client_loop(
+    a: &ClientArgs,
+    streams: &[std::net::TcpStream],
+    base: usize,
+    msgs: Option<u64>,
+    start: Instant,
+) -> io::Result<(Vec<u32>, u64, Instant)> {
     let mut conns: Vec<ClientConn> = streams
         .iter()
         .enumerate()
@@ -467,7 +594,7 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
             fd: s.as_raw_fd(),
             // A pattern that differs per connection and per offset.
             out: (0..a.size)
-                .map(|j| (j.wrapping_mul(31) ^ i.wrapping_mul(7)) as u8)
+                .map(|j| (j.wrapping_mul(31) ^ (base + i).wrapping_mul(7)) as u8)
                 .collect(),
             inb: vec![0u8; a.size],
             sent: 0,
@@ -477,18 +604,17 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
         })
         .collect();
 
-    let sq_entries = ((2 * a.conns + 2) as u32).next_power_of_two().max(8);
+    let sq_entries = ((2 * conns.len() + 2) as u32).next_power_of_two().max(8);
     let mut ring = build_ring(sq_entries, 2 * sq_entries)?;
     let (submitter, mut sq, mut cq) = ring.split();
 
-    let start = Instant::now();
-    let warmup = if a.msgs.is_some() { 0.0 } else { a.warmup };
+    let warmup = if msgs.is_some() { 0.0 } else { a.warmup };
     let measure_from = start + Duration::from_secs_f64(warmup);
     let deadline = measure_from + Duration::from_secs_f64(a.secs);
     let mut lat_ns: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut started: u64 = 0;
     let mut total: u64 = 0;
-    let mut active = a.conns;
+    let mut active = conns.len();
 
     // Starts message `c.seq` on connection `i`: its send and its receive.
     let start_msg = |i: usize,
@@ -513,7 +639,7 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
 
     let now = Instant::now();
     for (i, c) in conns.iter_mut().enumerate() {
-        if a.msgs.is_some_and(|m| started >= m) {
+        if msgs.is_some_and(|m| started >= m) {
             active -= 1;
             continue;
         }
@@ -614,7 +740,7 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
             }
             total += 1;
             c.seq += 1;
-            let more = match a.msgs {
+            let more = match msgs {
                 Some(m) => started < m,
                 None => t < deadline,
             };
@@ -626,39 +752,18 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
             }
         }
         cq.sync();
-        if a.msgs.is_some() && start.elapsed().as_secs_f64() > a.secs {
+        if msgs.is_some() && start.elapsed().as_secs_f64() > a.secs {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
                     "only {total} of {} messages echoed within the {} s limit",
-                    a.msgs.unwrap_or(0),
+                    msgs.unwrap_or(0),
                     a.secs
                 ),
             ));
         }
     }
-    let end = Instant::now();
-    let window = end.duration_since(measure_from.min(end)).as_secs_f64();
-    let measured = lat_ns.len() as u64;
-    lat_ns.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if lat_ns.is_empty() {
-            return 0.0;
-        }
-        let idx = ((lat_ns.len() as f64 * p).ceil() as usize).clamp(1, lat_ns.len()) - 1;
-        f64::from(lat_ns[idx]) / 1000.0
-    };
-    println!(
-        "RESULT client conns={} size={} msgs={measured} secs={window:.4} msgs_per_s={:.1} \
-         p50_us={:.2} p99_us={:.2} total_msgs={total}",
-        a.conns,
-        a.size,
-        measured as f64 / window.max(1e-9),
-        pct(0.50),
-        pct(0.99)
-    );
-    drop(streams);
-    Ok(())
+    Ok((lat_ns, total, Instant::now()))
 }
 
 // ---------------------------------------------------------------------------
@@ -721,6 +826,8 @@ struct Measure {
     total_msgs: u64,
     /// strace's per-syscall or perf's per-event counts, when traced.
     syscalls: Vec<(String, u64)>,
+    /// The server's result line, as key=value pairs.
+    server: std::collections::HashMap<String, String>,
 }
 
 struct Point {
@@ -729,6 +836,11 @@ struct Point {
     secs: f64,
     warmup: f64,
     msgs: Option<u64>,
+    /// Where the load generator runs: one thread per CPU listed, or one
+    /// unpinned thread when empty.
+    client_cpus: Vec<usize>,
+    /// Where the server may run (empty: its default, see `server_main`).
+    server_cpus: Vec<usize>,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -756,10 +868,12 @@ fn measure(exe: &Path, server: &str, p: &Point, trace: Trace) -> Result<Measure,
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_file(&port_file);
-    let mut srv = Command::new(exe)
-        .arg("server")
-        .arg(server)
-        .arg(&port_file)
+    let mut srv = Command::new(exe);
+    srv.arg("server").arg(server).arg(&port_file);
+    if !p.server_cpus.is_empty() {
+        srv.arg("--cpus").arg(cpus_arg(&p.server_cpus));
+    }
+    let mut srv = srv
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -795,6 +909,7 @@ fn measure(exe: &Path, server: &str, p: &Point, trace: Trace) -> Result<Measure,
     }
     m.total_msgs = client_total;
     m.cpu_us_per_msg = cpu_us / client_total.max(1) as f64;
+    m.server = s;
     Ok(m)
 }
 
@@ -892,6 +1007,7 @@ fn measure_with(
     if let Some(n) = p.msgs {
         cmd.arg("--msgs").arg(n.to_string());
     }
+    cmd.arg("--cpu").arg(cpus_arg(&p.client_cpus));
     let mut cli = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -932,6 +1048,7 @@ fn measure_with(
             cpu_us_per_msg: 0.0,
             total_msgs: 0,
             syscalls,
+            server: Default::default(),
         },
         num(&c, "total_msgs")? as u64,
     ))
@@ -1278,6 +1395,8 @@ fn matrix_main(args: &[String]) -> Result<bool, String> {
                 secs,
                 warmup,
                 msgs: None,
+                client_cpus: vec![CLIENT_CPU],
+                server_cpus: Vec::new(),
             };
             let mut pr = PointResult {
                 conns: c,
@@ -1332,6 +1451,12 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
     let runs: usize = opt(args, "--runs", 3)?;
     let limit: f64 = opt(args, "--limit", 300.0)?;
     let with_perf = !args.iter().any(|a| a == "--no-perf");
+    let servers: Vec<String> = opt(args, "--servers", SERVERS.join(","))?
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let client_cpus = parse_cpus(&opt(args, "--client-cpu", CLIENT_CPU.to_string())?)?;
+    let server_cpus = parse_cpus(&opt(args, "--server-cpus", "none".to_owned())?)?;
     if msgs == 0 || conns == 0 || size == 0 || runs == 0 {
         return Err("--msgs, --conns, --size and --runs must be at least 1".into());
     }
@@ -1341,21 +1466,24 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
         secs: limit,
         warmup: 0.0,
         msgs: Some(msgs),
+        client_cpus,
+        server_cpus,
     };
     let mut failures = Vec::new();
     // Per server: strace syscalls/msg, perf all-syscalls/msg, perf
     // io_uring_enter/msg, and strace's breakdown per run.
-    let mut st: [Vec<f64>; 3] = Default::default();
-    let mut pf_all: [Vec<f64>; 3] = Default::default();
-    let mut pf_enter: [Vec<f64>; 3] = Default::default();
-    let mut detail: [Vec<String>; 3] = Default::default();
+    let n = servers.len();
+    let mut st: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut pf_all: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut pf_enter: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut detail: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut traces = vec![Trace::Strace];
     if with_perf {
         traces.push(Trace::Perf);
     }
     for run in 1..=runs {
         for &trace in &traces {
-            for (k, server) in SERVERS.iter().enumerate() {
+            for (k, server) in servers.iter().enumerate() {
                 let tool = if trace == Trace::Perf {
                     "perf"
                 } else {
@@ -1433,8 +1561,9 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
     }
     let _ = writeln!(
         w,
-        "- Median over {runs} runs (min–max); each run traces ringloop, tokio, raw in turn\
+        "- Median over {runs} runs (min–max); each run traces {} in turn\
          {}.\n",
+        servers.join(", "),
         if with_perf {
             " with strace, then again with perf"
         } else {
@@ -1455,7 +1584,7 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
         );
         let _ = writeln!(w, "| --- | ---: | --- |");
     }
-    for (k, server) in SERVERS.iter().enumerate() {
+    for (k, server) in servers.iter().enumerate() {
         let det = detail[k]
             .iter()
             .enumerate()
@@ -1474,7 +1603,7 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
             let _ = writeln!(w, "| {server} | {} | {det} |", cell(&st[k], runs, fmt4));
         }
     }
-    if !st[RL].is_empty() {
+    if servers[RL] == SERVERS[RL] && !st[RL].is_empty() {
         let m = median(&st[RL]);
         let _ = write!(
             w,
@@ -1502,9 +1631,44 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
     Ok(failures.is_empty())
 }
 
+/// `none` (empty) or a comma-separated list of CPU numbers and ranges
+/// (`0,2` or `8-15`).
+fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+    if s == "none" {
+        return Ok(Vec::new());
+    }
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let num = |x: &str| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad CPU {part:?} in {s:?}"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) if num(a)? <= num(b)? => cpus.extend(num(a)?..=num(b)?),
+            Some(_) => return Err(format!("bad CPU range {part:?} in {s:?}")),
+            None => cpus.push(num(part)?),
+        }
+    }
+    Ok(cpus)
+}
+
+fn cpus_arg(cpus: &[usize]) -> String {
+    if cpus.is_empty() {
+        return "none".to_owned();
+    }
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn parse_client(args: &[String]) -> Result<ClientArgs, String> {
     if args.len() < 4 {
-        return Err("usage: client <addr> <conns> <size> <secs> [--warmup S] [--msgs N]".into());
+        return Err(
+            "usage: client <addr> <conns> <size> <secs> [--warmup S] [--msgs N] [--cpu C|none]"
+                .into(),
+        );
     }
     let a = ClientArgs {
         addr: args[0].parse().map_err(|e| format!("addr: {e}"))?,
@@ -1516,6 +1680,7 @@ fn parse_client(args: &[String]) -> Result<ClientArgs, String> {
             Some(_) => Some(opt(args, "--msgs", 0)?),
             None => None,
         },
+        cpus: parse_cpus(&opt::<String>(args, "--cpu", CLIENT_CPU.to_string())?)?,
     };
     if a.conns == 0 || a.size == 0 || a.msgs == Some(0) {
         return Err("conns, size and --msgs must be at least 1".into());
@@ -1538,19 +1703,32 @@ fn main() -> ExitCode {
     let mode = args.first().map(String::as_str).unwrap_or("matrix");
     let res: Result<bool, String> = match mode {
         "server" => match (args.get(1), args.get(2)) {
-            (Some(kind), Some(pf)) => server_main(kind, Path::new(pf))
-                .map(|()| true)
-                .map_err(|e| format!("{kind} server: {e}")),
-            _ => Err("usage: server ringloop|tokio|raw <port-file>".into()),
+            (Some(kind), Some(pf)) => opt::<String>(&args, "--cpus", "none".to_owned())
+                .and_then(|c| parse_cpus(&c))
+                .and_then(|cpus| {
+                    server_main(kind, Path::new(pf), &cpus)
+                        .map(|()| true)
+                        .map_err(|e| format!("{kind} server: {e}"))
+                }),
+            _ => Err(
+                "usage: server ringloop|tokio|raw|ringloop-<n>core|tokio-mt<n> \
+                 <port-file> [--cpus C,…]"
+                    .into(),
+            ),
         },
         "client" => parse_client(&args[1..])
             .and_then(|a| client_main(&a).map_err(|e| format!("client: {e}")))
             .map(|()| true),
         "matrix" => matrix_main(&args[1..]),
         "syscalls" => syscalls_main(&args[1..]),
+        "multicore" => multicore::main(&args[1..]),
+        // `--quick`: the sanity check covers the multi-core servers too.
+        _ if args.iter().any(|a| a == "--quick") => {
+            matrix_main(&args).and_then(|ok| multicore::main(&args).map(|ok2| ok && ok2))
+        }
         _ if mode.starts_with("--") => matrix_main(&args),
         other => Err(format!(
-            "unknown mode {other:?}: server | client | matrix | syscalls | --quick"
+            "unknown mode {other:?}: server | client | matrix | syscalls | multicore | --quick"
         )),
     };
     match res {
