@@ -366,11 +366,15 @@ PY
 
 # The I/O benchmarks have their own scripts (they need a quiet machine, a
 # 1 GiB file, pinned processes): append the pages they generated last.
-for page in docs/bench/echo.md docs/bench/file_read.md; do
+for page in docs/bench/echo.md docs/bench/echo_cores.md docs/bench/file_read.md; do
     if [ -f "$ROOT/$page" ]; then
+        case "$page" in
+            docs/bench/echo.md) script=echo_bench.sh ;;
+            docs/bench/echo_cores.md) script=echo_cores_bench.sh ;;
+            *) script=file_read_bench.sh ;;
+        esac
         printf '\n---\n\n*Appended from `%s` (regenerate with `scripts/%s`):*\n\n' \
-            "$page" "$( [ "$page" = docs/bench/echo.md ] && echo echo_bench.sh || echo file_read_bench.sh )" \
-            >>"$ROOT/BENCHMARKS.md"
+            "$page" "$script" >>"$ROOT/BENCHMARKS.md"
         sed 's/^# /## /' "$ROOT/$page" >>"$ROOT/BENCHMARKS.md"
     fi
 done
