@@ -14,8 +14,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use crate::driver::Driver;
-use crate::driver::op::close::Close;
-use crate::driver::op::{Op, OpCode, submit_detached};
+use crate::driver::op::close::{close_detached, close_now};
 
 struct Inner {
     /// `None` only once [`SharedFd::close`] has taken it.
@@ -29,15 +28,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let Some(fd) = self.fd.take() else { return };
         // No op can still use the fd: each holds a clone of this.
-        let ring_close = self
-            .driver
-            .try_borrow()
-            .map_or(true, |d| d.supports(Close::CODE));
-        if ring_close {
-            submit_detached(&self.driver, Close::new(fd));
-        } else {
-            drop(fd);
-        }
+        close_detached(&self.driver, fd);
     }
 }
 
@@ -76,10 +67,7 @@ impl SharedFd {
         let inner = Rc::get_mut(&mut self.0).expect("no other clone is left");
         let fd = inner.fd.take().expect("the fd is taken only here");
         let driver = inner.driver.clone();
-        if !driver.borrow().supports(Close::CODE) {
-            return crate::sys::close(fd);
-        }
-        Op::submit(&driver, Close::new(fd))?.await
+        close_now(&driver, fd).await
     }
 }
 

@@ -14,12 +14,12 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use crate::driver::Driver;
-use crate::driver::op::close::Close;
+use crate::driver::op::Op;
+use crate::driver::op::close::{close_detached, close_now};
 use crate::driver::op::recv::Recv;
 use crate::driver::op::recvmsg::RecvMsg;
 use crate::driver::op::send::Send;
 use crate::driver::op::sendmsg::SendMsg;
-use crate::driver::op::{Op, submit_detached};
 use crate::io::{IoBuf, IoBufMut, copy_into};
 use crate::sys::RawAddr;
 
@@ -41,7 +41,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(fd) = self.fd.take() {
             // No op can still use the fd: each holds a clone of this.
-            submit_detached(&self.driver, Close::new(fd));
+            close_detached(&self.driver, fd);
         }
     }
 }
@@ -234,7 +234,6 @@ impl Socket {
     /// when the last of them goes.
     pub(crate) async fn close(self) -> io::Result<()> {
         use crate::driver::op::cancel::CancelFd;
-        use crate::driver::op::close::Close;
         let fd = self.as_raw_fd();
         if Rc::strong_count(&self.0) > 1 {
             // ECANCELED-free: ENOENT (nothing to cancel) is fine too.
@@ -245,7 +244,7 @@ impl Socket {
                 let owned = inner.fd.take().expect("an open socket has its fd");
                 let driver = inner.driver.clone();
                 drop(inner);
-                Op::submit(&driver, Close::new(owned))?.await
+                close_now(&driver, owned).await
             }
             Err(_) => Ok(()),
         }

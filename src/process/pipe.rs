@@ -24,10 +24,10 @@ use std::task::{Poll, Waker};
 
 use crate::driver::Driver;
 use crate::driver::op::cancel::CancelFd;
-use crate::driver::op::close::Close;
+use crate::driver::op::close::{close_detached, close_now};
 use crate::driver::op::pipe_read::PipeRead;
 use crate::driver::op::write::Write;
-use crate::driver::op::{Op, OpCode, submit_detached};
+use crate::driver::op::{Op, OpCode};
 use crate::io::{IoBuf, IoBufMut, copy_into};
 
 struct Inner {
@@ -49,15 +49,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let Some(fd) = self.fd.take() else { return };
         // No op can still use the fd: each holds a clone of this.
-        let ring_close = self
-            .driver
-            .try_borrow()
-            .map_or(true, |d| d.supports(Close::CODE));
-        if ring_close {
-            submit_detached(&self.driver, Close::new(fd));
-        } else {
-            drop(fd);
-        }
+        close_detached(&self.driver, fd);
     }
 }
 
@@ -258,9 +250,6 @@ impl Pipe {
         .await;
         let inner = Rc::get_mut(&mut self.0).expect("no other clone is left");
         let fd = inner.fd.take().expect("the fd is taken only here");
-        if !driver.borrow().supports(Close::CODE) {
-            return crate::sys::close(fd);
-        }
-        Op::submit(&driver, Close::new(fd))?.await
+        close_now(&driver, fd).await
     }
 }
