@@ -7,6 +7,7 @@
 //! its next turn on the loop (its `Drop` is the `finally`), before anyone
 //! awaiting it sees [`JoinError`]'s `Cancelled`.
 
+mod cell_cache;
 mod error;
 pub(crate) mod raw;
 mod remote;

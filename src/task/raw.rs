@@ -19,6 +19,7 @@
 //!   functions, on the owner thread, never re-entrantly: `poll`/`cancel` run
 //!   while the task is not `COMPLETE`, `take_output`/`drop_output` only after.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
@@ -127,7 +128,7 @@ impl TaskRef {
         name: Option<Box<str>>,
         state: u8,
     ) -> TaskRef {
-        let cell = Box::new(TaskCell {
+        let cell = TaskCell {
             header: Header {
                 refs: AtomicUsize::new(1),
                 vtable: &VtableFor::<F>::VTABLE,
@@ -140,10 +141,12 @@ impl TaskRef {
                 registry_key: Cell::new(u32::MAX),
             },
             stage: UnsafeCell::new(Stage::Running(future)),
-        });
-        TaskRef {
-            ptr: NonNull::from(Box::leak(cell)).cast(),
-        }
+        };
+        let ptr = super::cell_cache::allocate(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
+        // SAFETY: `ptr` is a fresh (or recycled, unused) block with the
+        // layout of `TaskCell<F>`; writing initialises it.
+        unsafe { ptr.as_ptr().write(cell) };
+        TaskRef { ptr: ptr.cast() }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -416,9 +419,13 @@ unsafe fn cancel_output<F: Future>(ptr: NonNull<Header>) {
 ///
 /// `ptr` is a `TaskCell<F>` whose reference count just reached zero.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: allocated by `Box::new(TaskCell<F>)` in `allocate`; nobody else
+    let cell = ptr.cast::<TaskCell<F>>();
+    // SAFETY: initialised by `allocate` and never dropped yet; nobody else
     // holds a reference.
-    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+    unsafe { std::ptr::drop_in_place(cell.as_ptr()) };
+    // SAFETY: the block came from `cell_cache::allocate` with this layout,
+    // and its contents were just dropped.
+    unsafe { super::cell_cache::free(cell.cast(), Layout::new::<TaskCell<F>>()) };
 }
 
 static WAKER_VTABLE: RawWakerVTable =
