@@ -451,6 +451,32 @@ fn l5_callbacks_and_tasks_share_one_fifo_ready_queue() {
     );
 }
 
+/// Timers that expire in the same turn become ready in deadline order,
+/// sleepers and callbacks alike. Found by CI on a loaded machine: a
+/// `call_later(1 ms)` callback ran after a `sleep(5 ms)` that expired in the
+/// same turn, because sleepers were woken before any callback was queued.
+/// The loop thread is blocked here so that both expire in one turn.
+#[test]
+fn l5_a_callback_due_before_a_sleep_runs_before_the_sleeper_resumes() {
+    let log = new_log();
+    let l = log.clone();
+    ringloop::run(async move {
+        let l2 = l.clone();
+        Handle::current()
+            .call_later(Duration::from_millis(1), move || {
+                l2.borrow_mut().push("callback")
+            })
+            .unwrap();
+        let nap = ringloop::sleep(Duration::from_millis(5));
+        // Block the loop past both deadlines.
+        std::thread::sleep(Duration::from_millis(10));
+        nap.await;
+        l.borrow_mut().push("sleeper");
+    })
+    .unwrap();
+    assert_eq!(*log.borrow(), ["callback", "sleeper"]);
+}
+
 #[test]
 fn l5_timed_callbacks_with_equal_deadlines_run_in_scheduling_order() {
     let lp = EventLoop::new().unwrap();

@@ -45,7 +45,7 @@ pub(crate) use context::{with_current, with_loop};
 use crate::driver::{Driver, Garbage, Wait};
 use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
 use crate::task::{ExceptionContext, Task, TaskHandle};
-use timers::Timers;
+use timers::{Fired, Timers};
 
 /// How many extra rounds of newly ready work one turn may run before it
 /// goes back to the driver and the timers.
@@ -71,7 +71,7 @@ pub(crate) struct Local {
 #[derive(Default)]
 struct Scratch {
     wakers: Vec<Waker>,
-    callbacks: Vec<Rc<Callback>>,
+    fired: Vec<Fired>,
     garbage: Vec<Garbage>,
 }
 
@@ -203,14 +203,16 @@ impl Local {
         };
         if due {
             let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-            self.timers.borrow_mut().expire(
-                Instant::now(),
-                &mut scratch.wakers,
-                &mut scratch.callbacks,
-            );
-            scratch.wakers.drain(..).for_each(Waker::wake);
-            for cb in scratch.callbacks.drain(..) {
-                exec.call_soon(cb);
+            self.timers
+                .borrow_mut()
+                .expire_ordered(Instant::now(), &mut scratch.fired);
+            // In deadline order, sleepers and callbacks alike: a callback
+            // due before a sleep ends runs before the sleeper resumes.
+            for f in scratch.fired.drain(..) {
+                match f {
+                    Fired::Waker(w) => w.wake(),
+                    Fired::Callback(cb) => exec.call_soon(cb),
+                }
             }
             *self.scratch.borrow_mut() = scratch;
         }

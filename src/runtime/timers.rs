@@ -68,6 +68,12 @@ struct Entry {
     index: u32,
 }
 
+/// A timer that fired: a sleeper to wake or a callback to queue.
+pub(crate) enum Fired {
+    Waker(Waker),
+    Callback(Rc<Callback>),
+}
+
 pub(crate) struct Timers {
     origin: Instant,
     /// Every timer with a deadline before this (µs) has fired.
@@ -304,16 +310,33 @@ impl Timers {
 
     /// Fires every timer due at `now`: wakers into `wakers`, callbacks (in
     /// deadline, then arming, order) into `callbacks`.
+    // Used by the unit tests and the fuzz hooks; the loop uses `expire_ordered`.
+    #[allow(dead_code)]
     pub(crate) fn expire(
         &mut self,
         now: Instant,
         wakers: &mut Vec<Waker>,
         callbacks: &mut Vec<Rc<Callback>>,
     ) {
+        let mut fired = Vec::new();
+        self.expire_ordered(now, &mut fired);
+        for f in fired {
+            match f {
+                Fired::Waker(w) => wakers.push(w),
+                Fired::Callback(cb) => callbacks.push(cb),
+            }
+        }
+    }
+
+    /// Fires every timer due at `now` into `fired`, sleepers and callbacks
+    /// together in deadline order (equal deadlines: arming order), so the
+    /// loop can make them ready in that order (asyncio pops its timer heap
+    /// into the ready queue).
+    pub(crate) fn expire_ordered(&mut self, now: Instant, fired: &mut Vec<Fired>) {
         let now = self.micros_floor(now);
         loop {
             self.refill_from_overflow();
-            self.fire_due(wakers, callbacks);
+            self.fire_due(fired);
             let Some((level, slot, start)) = self.next_slot() else {
                 break;
             };
@@ -324,7 +347,7 @@ impl Timers {
             self.occupied[level] &= !(1 << slot);
             self.elapsed = self.elapsed.max(start);
             if level == 0 {
-                self.fire(&mut entries, wakers, callbacks);
+                self.fire(&mut entries, fired);
             } else {
                 // Cascade: every entry lands on a lower level (or is due).
                 for e in entries.drain(..) {
@@ -344,16 +367,16 @@ impl Timers {
         }
         self.elapsed = self.elapsed.max(now);
         self.refill_from_overflow();
-        self.fire_due(wakers, callbacks);
+        self.fire_due(fired);
     }
 
     /// Fires the timers that were already due when placed.
-    fn fire_due(&mut self, wakers: &mut Vec<Waker>, callbacks: &mut Vec<Rc<Callback>>) {
+    fn fire_due(&mut self, fired: &mut Vec<Fired>) {
         if self.due.is_empty() {
             return;
         }
         let mut due = std::mem::take(&mut self.due);
-        self.fire(&mut due, wakers, callbacks);
+        self.fire(&mut due, fired);
         if self.due.is_empty() {
             self.due = due;
         }
@@ -374,12 +397,7 @@ impl Timers {
     }
 
     /// Fires `entries` (skipping stale ones), in arming order.
-    fn fire(
-        &mut self,
-        entries: &mut Vec<Entry>,
-        wakers: &mut Vec<Waker>,
-        callbacks: &mut Vec<Rc<Callback>>,
-    ) {
+    fn fire(&mut self, entries: &mut Vec<Entry>, fired: &mut Vec<Fired>) {
         // Equal deadlines run in the order they were armed (asyncio).
         entries.sort_unstable();
         for e in entries.drain(..) {
@@ -389,11 +407,11 @@ impl Timers {
                 continue;
             };
             match std::mem::replace(&mut slot.kind, Kind::Fired) {
-                Kind::Waker(w) => wakers.extend(w),
+                Kind::Waker(w) => fired.extend(w.map(Fired::Waker)),
                 Kind::Callback(cb) => {
                     self.slots.remove(index);
                     if !cb.is_cancelled() {
-                        callbacks.push(cb);
+                        fired.push(Fired::Callback(cb));
                     }
                 }
                 Kind::Fired => {}
