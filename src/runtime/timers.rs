@@ -398,8 +398,19 @@ impl Timers {
 
     /// Fires `entries` (skipping stale ones), in arming order.
     fn fire(&mut self, entries: &mut Vec<Entry>, fired: &mut Vec<Fired>) {
-        // Equal deadlines run in the order they were armed (asyncio).
-        entries.sort_unstable();
+        // Deadline order, and equal deadlines in the order they were armed
+        // (asyncio). Entries of one level-0 slot share a deadline, but the
+        // `due` list (timers already past when placed, e.g. overflow timers
+        // reached by one big jump) mixes deadlines: found by the `timers`
+        // fuzz target. Stale entries (cancelled timers) sort last.
+        let slots = &self.slots;
+        entries.sort_unstable_by_key(|e| {
+            let deadline = slots
+                .get(e.index as usize)
+                .filter(|s| s.seq == e.seq)
+                .map_or(u64::MAX, |s| s.deadline);
+            (deadline, e.seq)
+        });
         for e in entries.drain(..) {
             let index = e.index as usize;
             let Some(slot) = self.slots.get_mut(index).filter(|s| s.seq == e.seq) else {
@@ -498,6 +509,38 @@ mod tests {
             cb.run_for_test();
         }
         assert_eq!(*order.borrow(), vec![0, 1, 2, 3, 4]);
+    }
+
+    /// Found by the `timers` fuzz target
+    /// (fuzz/regressions/timers/overflow_callbacks_fire_in_arming_order):
+    /// timers beyond the wheel's range (the overflow heap), reached by one
+    /// big jump, fired in arming order instead of deadline order.
+    #[test]
+    fn overflow_timers_reached_by_one_jump_fire_in_deadline_order() {
+        let origin = Instant::now();
+        let mut t = Timers::new(origin);
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let us = Duration::from_micros;
+        // Armed: later deadline first; plus a near one and a sleeper.
+        for (id, at) in [
+            (1, 17_317_308_137_443),
+            (2, 9_818_312_015_711),
+            (3, 65_300_000),
+        ] {
+            let order = order.clone();
+            t.insert_callback(
+                origin + us(at),
+                Callback::new(Box::new(move || order.borrow_mut().push(id))),
+            );
+        }
+        t.insert_waker(origin + us(5_000_000_000), noop());
+        let (mut w, mut cbs) = (Vec::new(), Vec::new());
+        t.expire(origin + us(17_589_134_884_929), &mut w, &mut cbs);
+        assert_eq!(w.len(), 1);
+        for cb in cbs {
+            cb.run_for_test();
+        }
+        assert_eq!(*order.borrow(), vec![3, 2, 1]);
     }
 
     /// A seeded model check: random arming (µs to days ahead), removals and
