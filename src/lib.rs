@@ -56,6 +56,11 @@
 pub mod combinators;
 mod driver;
 pub mod fs;
+// Hooks for the cargo-fuzz targets in fuzz/ (`--cfg fuzzing` only).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzz_hooks.rs"]
+pub mod __fuzz;
 pub mod io;
 mod loom;
 pub mod net;

@@ -151,7 +151,7 @@ pub struct StreamReader {
 }
 
 impl StreamReader {
-    fn new(socket: Socket, limit: usize) -> StreamReader {
+    pub(crate) fn new(socket: Socket, limit: usize) -> StreamReader {
         StreamReader {
             socket,
             buf: Vec::new(),
