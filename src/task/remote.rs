@@ -79,13 +79,25 @@ impl<T> RemoteQueue<T> {
         self.parked.store(false, Ordering::Relaxed);
     }
 
-    /// Owner: takes everything queued (nothing, cheaply, if nothing is).
-    pub(crate) fn drain(&self) -> Vec<T> {
+    /// Owner: moves everything queued into `out`, which must be empty
+    /// (nothing happens, cheaply, if nothing is queued). The queue and `out`
+    /// swap buffers, so neither side allocates once both have grown: pass
+    /// the same emptied `out` every time.
+    pub(crate) fn drain_into(&self, out: &mut Vec<T>) {
+        debug_assert!(out.is_empty());
         // A plain load first: the common case (nothing) costs no RMW.
         if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
-            return Vec::new();
+            return;
         }
-        std::mem::take(&mut *lock(&self.items))
+        std::mem::swap(&mut *lock(&self.items), out);
+    }
+
+    /// [`drain_into`](RemoteQueue::drain_into) a new vector (the models).
+    #[cfg(all(test, loom))]
+    fn drain(&self) -> Vec<T> {
+        let mut out = Vec::new();
+        self.drain_into(&mut out);
+        out
     }
 
     /// Refuses later pushes and returns what was queued.

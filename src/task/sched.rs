@@ -226,6 +226,8 @@ pub(crate) struct DebugOptions {
 pub(crate) struct Executor {
     pub(crate) sched: Arc<Scheduler>,
     ready: RefCell<VecDeque<Runnable>>,
+    /// The buffer the remote queue is drained into (see `drain_remote`).
+    remote_scratch: Cell<Vec<Remote>>,
     main_queued: Cell<bool>,
     /// Every task not yet complete (one reference each).
     registry: RefCell<Slab<TaskRef>>,
@@ -242,6 +244,7 @@ impl Executor {
         Executor {
             sched,
             ready: RefCell::new(VecDeque::with_capacity(256)),
+            remote_scratch: Cell::new(Vec::new()),
             main_queued: Cell::new(false),
             registry: RefCell::new(Slab::with_capacity(64)),
             next_number: Cell::new(1),
@@ -337,13 +340,18 @@ impl Executor {
 
     /// Moves work queued by other threads onto the ready queue.
     pub(crate) fn drain_remote(&self) {
-        for item in self.sched.remote.drain() {
+        // Out of the cell while the items are handled; put back emptied, so
+        // its capacity serves the next drain.
+        let mut items = self.remote_scratch.take();
+        self.sched.remote.drain_into(&mut items);
+        for item in items.drain(..) {
             match item {
                 Remote::Task(t) => self.schedule(t),
                 Remote::Main => self.schedule_main(),
                 Remote::Callback(f) => self.call_soon(Callback::new(f)),
             }
         }
+        self.remote_scratch.set(items);
     }
 
     /// Requests cancellation of `task` (see [`crate::Task::cancel`]).
