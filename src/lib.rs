@@ -82,8 +82,9 @@ pub use combinators::{
 pub use promise::{InvalidStateError, Promise, PromiseError};
 pub use runtime::{BlockingPool, BlockingPoolBuilder, BlockingTask, spawn_blocking, to_thread};
 pub use runtime::{
-    Builder, CallbackHandle, Core, Cores, CoresError, EventLoop, Handle, RemoteTask, RuntimeError,
-    all_tasks, current_task, run, run_coroutine_threadsafe, spawn, spawn_named,
+    Builder, CallbackHandle, Core, Cores, CoresError, EventLoop, Handle, RemoteTask, RingStats,
+    RuntimeError, all_tasks, current_task, ring_stats, run, run_coroutine_threadsafe, spawn,
+    spawn_named,
 };
 pub use task::{ExceptionContext, ExceptionKind, JoinError, Task, TaskHandle};
 pub use time::{interval, sleep, sleep_until, yield_now};

@@ -189,6 +189,20 @@ impl Driver {
         self.stats
     }
 
+    /// The public counters ([`crate::runtime::RingStats`]).
+    pub(crate) fn ring_stats(&mut self) -> crate::runtime::RingStats {
+        let cq_overflow = self.ring.completion().overflow();
+        crate::runtime::RingStats {
+            enters: self.stats.enters,
+            overflow_flushes: self.stats.overflow_flushes,
+            stale_cqes: self.stats.stale_cqes,
+            cq_overflow,
+            ops_in_flight: self.ops.len(),
+            sq_entries: self.ring.params().sq_entries(),
+            cq_entries: self.ring.params().cq_entries(),
+        }
+    }
+
     /// Starts reading `fd` (an eventfd) through the ring; a write to it makes
     /// [`Driver::take_woken`] return true and ends any wait in [`Driver::turn`].
     pub(crate) fn enable_wake(&mut self, fd: Arc<OwnedFd>) {

@@ -118,6 +118,10 @@ pub(crate) fn build(cfg: &RingConfig) -> io::Result<(IoUring, Applied)> {
 
 fn try_build(cfg: &RingConfig, level: Level) -> io::Result<IoUring> {
     let mut b = IoUring::builder();
+    // MADV_DONTFORK on the ring mappings: a forked child does not share
+    // (and cannot scribble on) the parent's SQ/CQ memory; see
+    // docs/design/fork.md.
+    b.dontfork();
     if let Some(cq) = cfg.cq_entries {
         b.setup_cqsize(cq);
     }

@@ -21,6 +21,7 @@ mod cores;
 mod error;
 mod handle;
 mod remote_task;
+mod stats;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
@@ -39,6 +40,7 @@ pub use cores::{Core, Cores, CoresError};
 pub use error::RuntimeError;
 pub use handle::{CallbackHandle, Handle};
 pub use remote_task::RemoteTask;
+pub use stats::{RingStats, ring_stats};
 
 pub(crate) use context::{with_current, with_loop};
 
@@ -581,6 +583,13 @@ impl EventLoop {
     /// Number of `io_uring_enter` calls made so far (for tests and tuning).
     pub fn enter_count(&self) -> u64 {
         self.local.driver.borrow().stats().enters
+    }
+
+    /// A snapshot of this loop's ring counters (lost completions, overflow
+    /// flushes, ops in flight, sizes); from inside the loop, see
+    /// [`ring_stats`].
+    pub fn ring_stats(&self) -> RingStats {
+        self.local.driver.borrow_mut().ring_stats()
     }
 }
 
