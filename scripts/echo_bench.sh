@@ -34,13 +34,10 @@ OUT="target/bench-runs/echo-$STAMP"
 DOC="docs/bench/echo.md"
 mkdir -p "$OUT" "$(dirname "$DOC")"
 
-log() { printf '[echo_bench.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-# 1000 connections: 1000 client fds + 1000 server fds (the binary also
-# raises its soft limit to the hard limit).
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-log "fd limit: $(ulimit -n)"
+SCRIPT=echo_bench.sh
+# shellcheck source=lib/echo_common.sh
+. scripts/lib/echo_common.sh
+raise_fd_limit
 
 for tool in strace taskset; do
     command -v "$tool" >/dev/null || log "warning: $tool not found"
@@ -52,48 +49,8 @@ if ! command -v perf >/dev/null; then
     PERF_ARG=(--no-perf)
 fi
 
-log "building"
-if ! cargo bench --bench echo --no-run --message-format=json >"$OUT/build.json" 2>"$OUT/build.log"; then
-    log "build failed, see $OUT/build.log"
-    tail -30 "$OUT/build.log" >&2
-    exit 1
-fi
-EXE=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and m["target"]["name"] == "echo" and "bench" in m["target"]["kind"]:
-        print(m["executable"])
-' "$OUT/build.json" | tail -1)
-[ -x "$EXE" ] || { log "bench executable not found (got '$EXE')"; exit 1; }
-# What was built (read now: the tree may change while the benchmark runs).
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- src Cargo.toml benches/echo.rs 2>/dev/null)" ]; then
-    COMMIT="$COMMIT + uncommitted changes"
-fi
-# A copy: a concurrent build in this tree may overwrite target/release/deps.
-cp "$EXE" "$OUT/echo"
-EXE="$OUT/echo"
-
-# Wait for a quiet machine (the 2 cores are shared with other work).
-LOAD_START=$(load1)
-waited=0
-while awk -v l="$(load1)" -v m="$LOAD_MAX" 'BEGIN { exit !(l >= m) }' && [ "$waited" -lt "$LOAD_WAIT" ]; do
-    [ "$waited" -eq 0 ] && log "load average $(load1) ≥ $LOAD_MAX: waiting up to ${LOAD_WAIT}s"
-    sleep 30
-    waited=$((waited + 30))
-done
-LOAD_BEGIN=$(load1)
-if awk -v l="$LOAD_BEGIN" -v m="$LOAD_MAX" 'BEGIN { exit !(l >= m) }'; then
-    UNDER_LOAD="yes: the 1-minute load average was $LOAD_BEGIN (≥ $LOAD_MAX) when measuring began, after waiting ${waited}s; other processes competed for the 2 cores"
-    log "measuring under load ($LOAD_BEGIN)"
-else
-    UNDER_LOAD="no: the 1-minute load average was $LOAD_BEGIN when measuring began (waited ${waited}s)"
-fi
+build_echo src Cargo.toml benches/echo.rs
+wait_quiet
 
 FAILED=0
 MATRIX_CMD=("$EXE" matrix --runs "$RUNS" --secs "$SECS" --warmup "$WARMUP" --conns "$CONNS" --sizes "$SIZES" --out "$OUT/matrix.md")
