@@ -10,6 +10,7 @@
 
 mod buf;
 mod compat;
+pub(crate) mod kept;
 mod slice;
 mod stream;
 

@@ -5,36 +5,32 @@
 //! Bytes received by a read whose future was dropped are kept here and
 //! returned first by the next read (DESIGN.md decision 4).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+
+use io_uring::{opcode, squeue, types};
 
 use crate::driver::Driver;
 use crate::driver::op::Op;
 use crate::driver::op::close::{close_detached, close_now};
-use crate::driver::op::recv::Recv;
+use crate::driver::op::kept_read::{KeptRead, StreamFd};
 use crate::driver::op::recvmsg::RecvMsg;
 use crate::driver::op::send::Send;
 use crate::driver::op::sendmsg::SendMsg;
+use crate::io::kept::{KeepsReads, Kept};
 use crate::io::{IoBuf, IoBufMut, copy_into};
 use crate::sys::RawAddr;
 
 struct Inner {
     fd: Option<OwnedFd>,
     driver: Rc<RefCell<Driver>>,
-    /// Bytes an orphaned read received, served before the next read.
-    unread: RefCell<Vec<u8>>,
-    /// An orphaned read saw end-of-stream.
-    unread_eof: Cell<bool>,
+    /// What abandoned reads received (and how many are in flight).
+    kept: Kept,
     /// Datagrams an orphaned receive got, served before the next receive.
     datagrams: RefCell<VecDeque<(Vec<u8>, RawAddr)>>,
-    /// Reads in the kernel (only orphans can overlap a new read).
-    reads_in_flight: Cell<usize>,
-    read_waker: Cell<Option<Waker>>,
 }
 
 impl Drop for Inner {
@@ -56,37 +52,28 @@ impl AsRawFd for Socket {
     }
 }
 
-/// Counts a read as in flight until dropped.
-pub(crate) struct ReadGuard(Socket);
-
-impl ReadGuard {
-    pub(crate) fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    /// Keeps bytes received after the read's future was dropped.
-    pub(crate) fn keep_unread(&self, bytes: &[u8], eof: bool) {
-        self.0.0.unread.borrow_mut().extend_from_slice(bytes);
-        if eof {
-            self.0.0.unread_eof.set(true);
-        }
+impl KeepsReads for Socket {
+    fn kept(&self) -> &Kept {
+        &self.0.kept
     }
 }
+
+impl StreamFd for Socket {
+    const CODE: u8 = opcode::Recv::CODE;
+    const NAME: &'static str = "IORING_OP_RECV";
+
+    fn read_sqe(fd: RawFd, ptr: *mut u8, len: u32) -> squeue::Entry {
+        opcode::Recv::new(types::Fd(fd), ptr, len).build()
+    }
+}
+
+/// Counts a read as in flight on a socket until dropped.
+pub(crate) type ReadGuard = crate::io::kept::ReadGuard<Socket>;
 
 impl ReadGuard {
     /// Keeps a datagram received after the receive's future was dropped.
     pub(crate) fn keep_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
         self.0.0.datagrams.borrow_mut().push_back((bytes, from));
-    }
-}
-
-impl Drop for ReadGuard {
-    fn drop(&mut self) {
-        let inner = &self.0.0;
-        inner.reads_in_flight.set(inner.reads_in_flight.get() - 1);
-        if let Some(w) = inner.read_waker.take() {
-            w.wake();
-        }
     }
 }
 
@@ -101,11 +88,8 @@ impl Socket {
         Ok(Socket(Rc::new(Inner {
             fd: Some(fd),
             driver,
-            unread: RefCell::new(Vec::new()),
-            unread_eof: Cell::new(false),
+            kept: Kept::default(),
             datagrams: RefCell::new(VecDeque::new()),
-            reads_in_flight: Cell::new(0),
-            read_waker: Cell::new(None),
         })))
     }
 
@@ -114,24 +98,7 @@ impl Socket {
     }
 
     pub(crate) fn read_guard(&self) -> ReadGuard {
-        let inner = &self.0;
-        inner.reads_in_flight.set(inner.reads_in_flight.get() + 1);
-        ReadGuard(self.clone())
-    }
-
-    /// Waits until no abandoned read is still in the kernel: it may yet
-    /// deliver bytes that come before any a new read would get.
-    async fn orphans_landed(&self) {
-        let inner = &self.0;
-        poll_fn(|cx| {
-            if inner.reads_in_flight.get() == 0 {
-                Poll::Ready(())
-            } else {
-                inner.read_waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        ReadGuard::new(self)
     }
 
     /// Receives one datagram (and its source): one kept from an abandoned
@@ -141,7 +108,7 @@ impl Socket {
         &self,
         mut buf: B,
     ) -> (io::Result<(usize, RawAddr)>, B) {
-        self.orphans_landed().await;
+        self.0.kept.landed().await;
         let kept = self.0.datagrams.borrow_mut().pop_front();
         if let Some((bytes, from)) = kept {
             let n = copy_into(&mut buf, &bytes);
@@ -164,20 +131,11 @@ impl Socket {
     /// Receives into `buf`: bytes kept from an abandoned read first, then
     /// from the kernel.
     pub(crate) async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
-        self.orphans_landed().await;
-        let inner = &self.0;
-        {
-            let mut unread = inner.unread.borrow_mut();
-            if !unread.is_empty() {
-                let n = copy_into(&mut buf, &unread);
-                unread.drain(..n);
-                return (Ok(n), buf);
-            }
+        self.0.kept.landed().await;
+        if let Some(n) = self.0.kept.serve(&mut buf) {
+            return (Ok(n), buf);
         }
-        if inner.unread_eof.get() {
-            return (Ok(0), buf);
-        }
-        match Op::try_submit(&inner.driver, Recv::new(self, buf)) {
+        match Op::try_submit(&self.0.driver, KeptRead::new(self, buf)) {
             Ok(op) => op.await,
             Err((e, recv)) => (Err(e), recv.into_buf()),
         }
@@ -189,24 +147,9 @@ impl Socket {
         mut bufs: Vec<B>,
     ) -> (io::Result<usize>, Vec<B>) {
         use crate::driver::op::vectored::RecvVectored;
-        self.orphans_landed().await;
-        {
-            let mut unread = self.0.unread.borrow_mut();
-            if !unread.is_empty() {
-                let mut n = 0;
-                for b in &mut bufs {
-                    let k = copy_into(b, &unread[n..]);
-                    n += k;
-                    if n == unread.len() {
-                        break;
-                    }
-                }
-                unread.drain(..n);
-                return (Ok(n), bufs);
-            }
-        }
-        if self.0.unread_eof.get() {
-            return (Ok(0), bufs);
+        self.0.kept.landed().await;
+        if let Some(n) = self.0.kept.serve_vectored(&mut bufs) {
+            return (Ok(n), bufs);
         }
         match Op::try_submit(&self.0.driver, RecvVectored::new(self, bufs)) {
             Ok(op) => op.await,

@@ -22,25 +22,23 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use io_uring::{opcode, squeue, types};
+
 use crate::driver::Driver;
 use crate::driver::op::cancel::CancelFd;
 use crate::driver::op::close::{close_detached, close_now};
-use crate::driver::op::pipe_read::PipeRead;
+use crate::driver::op::kept_read::{KeptRead, StreamFd};
 use crate::driver::op::write::Write;
 use crate::driver::op::{Op, OpCode};
-use crate::io::{IoBuf, IoBufMut, copy_into};
+use crate::io::kept::{KeepsReads, Kept};
+use crate::io::{IoBuf, IoBufMut};
 
 struct Inner {
     /// `None` only once [`Pipe::close`] has taken it.
     fd: Option<OwnedFd>,
     driver: Rc<RefCell<Driver>>,
-    /// Bytes an orphaned read got, served before the next read.
-    unread: RefCell<Vec<u8>>,
-    /// An orphaned read saw end-of-file.
-    unread_eof: Cell<bool>,
-    /// Reads in the kernel (only orphans can overlap a new read).
-    reads_in_flight: Cell<usize>,
-    read_waker: Cell<Option<Waker>>,
+    /// What abandoned reads got (and how many are in flight).
+    kept: Kept,
     /// The task waiting in [`Pipe::close`] for the other clones to go.
     closer: Cell<Option<Waker>>,
 }
@@ -76,35 +74,26 @@ impl std::fmt::Debug for Pipe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipe")
             .field("fd", &self.as_raw_fd())
-            .field("unread", &self.0.unread.borrow().len())
+            .field("unread", &self.0.kept.len())
             .finish()
     }
 }
 
-/// Counts a read as in flight until dropped.
-pub(crate) struct ReadGuard(Pipe);
-
-impl ReadGuard {
-    pub(crate) fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    /// Keeps bytes read after the read's future was dropped.
-    pub(crate) fn keep_unread(&self, bytes: &[u8], eof: bool) {
-        self.0.push_unread(bytes);
-        if eof {
-            self.0.0.unread_eof.set(true);
-        }
+impl KeepsReads for Pipe {
+    fn kept(&self) -> &Kept {
+        &self.0.kept
     }
 }
 
-impl Drop for ReadGuard {
-    fn drop(&mut self) {
-        let inner = &self.0.0;
-        inner.reads_in_flight.set(inner.reads_in_flight.get() - 1);
-        if let Some(w) = inner.read_waker.take() {
-            w.wake();
-        }
+impl StreamFd for Pipe {
+    const CODE: u8 = opcode::Read::CODE;
+    const NAME: &'static str = "IORING_OP_READ";
+
+    fn read_sqe(fd: RawFd, ptr: *mut u8, len: u32) -> squeue::Entry {
+        // A pipe has no position: read "at the current position".
+        opcode::Read::new(types::Fd(fd), ptr, len)
+            .offset(u64::MAX)
+            .build()
     }
 }
 
@@ -113,64 +102,29 @@ impl Pipe {
         Pipe(Rc::new(Inner {
             fd: Some(fd),
             driver,
-            unread: RefCell::new(Vec::new()),
-            unread_eof: Cell::new(false),
-            reads_in_flight: Cell::new(0),
-            read_waker: Cell::new(None),
+            kept: Kept::default(),
             closer: Cell::new(None),
         }))
-    }
-
-    pub(crate) fn read_guard(&self) -> ReadGuard {
-        let inner = &self.0;
-        inner.reads_in_flight.set(inner.reads_in_flight.get() + 1);
-        ReadGuard(self.clone())
-    }
-
-    /// Keeps bytes for the next reads, after those already kept.
-    pub(crate) fn push_unread(&self, bytes: &[u8]) {
-        self.0.unread.borrow_mut().extend_from_slice(bytes);
     }
 
     /// Puts bytes back in front of the next read (a read that got more
     /// than its caller could take).
     pub(crate) fn unread_front(&self, bytes: &[u8]) {
-        let mut unread = self.0.unread.borrow_mut();
-        unread.splice(0..0, bytes.iter().copied());
-    }
-
-    /// Waits until no abandoned read is still in the kernel: it may yet
-    /// deliver bytes that come before any a new read would get.
-    async fn orphans_landed(&self) {
-        let inner = &self.0;
-        poll_fn(|cx| {
-            if inner.reads_in_flight.get() == 0 {
-                Poll::Ready(())
-            } else {
-                inner.read_waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        self.0.kept.push_front(bytes);
     }
 
     /// Reads once into `buf`'s storage: bytes kept from an abandoned read
     /// first, then from the kernel. `Ok(0)` is end-of-file.
     pub(crate) async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
-        self.orphans_landed().await;
         let inner = &self.0;
-        {
-            let mut unread = inner.unread.borrow_mut();
-            if !unread.is_empty() {
-                let n = copy_into(&mut buf, &unread);
-                unread.drain(..n);
-                return (Ok(n), buf);
-            }
+        inner.kept.landed().await;
+        if let Some(n) = inner.kept.serve(&mut buf) {
+            return (Ok(n), buf);
         }
-        if inner.unread_eof.get() || buf.bytes_total() == 0 {
+        if buf.bytes_total() == 0 {
             return (Ok(0), buf);
         }
-        match Op::try_submit(&inner.driver, PipeRead::new(self, buf)) {
+        match Op::try_submit(&inner.driver, KeptRead::new(self, buf)) {
             Ok(op) => op.await,
             Err((e, op)) => (Err(e), op.into_buf()),
         }
