@@ -266,3 +266,41 @@ fn a_cancelled_self_referential_future_is_dropped_in_place() {
     .unwrap();
     assert!(ok.get(), "the future was moved before being dropped");
 }
+
+/// Reads waiting for data held every slot of the CQ budget (ops in the
+/// kernel never exceeded `cq_entries`), so the writes that would feed them
+/// waited in the user-space backlog forever: a loop with CQ = 4 hung on 5
+/// socketpairs whose reads were submitted before their writes (found by
+/// `stress_small_ring`).
+#[test]
+fn reads_filling_the_cq_budget_do_not_starve_the_writes_that_feed_them() {
+    within_10s("reads filling the CQ budget", || {
+        let lp = Builder::new().entries(2).cq_entries(4).build().unwrap();
+        let got = lp
+            .run_until_complete(async {
+                let pairs: Vec<_> = (0..5)
+                    .map(|_| ringloop::net::UnixStream::pair().unwrap())
+                    .collect();
+                let mut readers = Vec::new();
+                let mut writers = Vec::new();
+                for (i, (a, b)) in pairs.into_iter().enumerate() {
+                    readers.push(ringloop::spawn(async move {
+                        let (r, buf) = b.read(Vec::with_capacity(8)).await;
+                        assert_eq!(r.unwrap(), 1);
+                        buf[0]
+                    }));
+                    writers.push(async move {
+                        let (r, _) = a.write_all(vec![i as u8]).await;
+                        r.unwrap();
+                        a
+                    });
+                }
+                // Every read reaches the ring before any write is made.
+                ringloop::yield_now().await;
+                let _keep = ringloop::gather(writers).await.unwrap();
+                ringloop::gather_tasks(readers).await.unwrap()
+            })
+            .unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    });
+}

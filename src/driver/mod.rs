@@ -10,13 +10,18 @@
 //!    ops still in the kernel (they refused to finish within
 //!    [`SHUTDOWN_GRACE`]), the ring *and* those resources are leaked, never
 //!    freed: a leak is safe, a use-after-free is not.
-//! 2. **No lost completion.** `ops_in_kernel` counts op SQEs pushed whose CQE
-//!    has not been reaped; an op's SQE is pushed only while
-//!    `ops_in_kernel < cq_entries`, otherwise it waits in `backlog`. The
-//!    driver's own SQEs (cancels, the wake-up read) are exempt, so cancelling
-//!    a full ring cannot deadlock; the few extra CQEs they may cause beyond
-//!    the CQ's size are held by the kernel (IORING_FEAT_NODROP, required at
-//!    set-up) and flushed when the overflow flag is seen.
+//! 2. **No lost completion, no starvation.** Ops in the kernel are not
+//!    limited by the CQ's size: ops that wait indefinitely (a read on an idle
+//!    connection, an accept) must never keep out the ops that would end the
+//!    wait (a write feeding that read): a cap of any size would deadlock
+//!    once that many idle ops are in flight (found by the small-ring stress
+//!    test; tests/regressions.rs). CQEs beyond the CQ's size are held by the
+//!    kernel (IORING_FEAT_NODROP, required at set-up) and flushed into the
+//!    CQ when the overflow flag is seen. Only if the kernel cannot allocate
+//!    that overflow entry is a CQE dropped; it then fails `io_uring_enter`
+//!    with `EBADR`, which the loop reports as an error (and
+//!    [`crate::runtime::RingStats::cq_overflow`] counts) instead of hanging.
+//!    `backlog` holds SQEs only while the SQ is full and cannot be flushed.
 //! 3. **Generations.** `user_data` is `generation << 32 | slab index`; a CQE
 //!    whose generation does not match its slot is stale and ignored, so a late
 //!    or duplicate CQE can never complete the wrong op. Generation
@@ -122,13 +127,12 @@ enum WakeMode {
 /// The io_uring proactor. One per event loop; `!Send`.
 pub(crate) struct Driver {
     ops: Slab<Slot>,
-    /// SQEs not yet pushed because the SQ or the CQ budget was full.
+    /// SQEs not yet pushed because the SQ was full.
     backlog: VecDeque<Queued>,
     /// Op SQEs pushed whose CQE has not been reaped (invariant 2).
     ops_in_kernel: usize,
     /// The driver's own SQEs (cancel, wake-up) pushed and not yet reaped.
     internal_in_kernel: usize,
-    cq_entries: usize,
     next_generation: u32,
     wake: Option<WakeRead>,
     woken: bool,
@@ -144,6 +148,9 @@ pub(crate) struct Driver {
     config: setup::Applied,
     /// Scratch space for one reap's CQEs.
     cqes: Vec<(u64, i32, u32)>,
+    /// Tests: act as if the SQ were full, so new ops wait in the backlog.
+    #[cfg(test)]
+    pub(super) test_hold_sq: bool,
     /// Unmapped in `Drop for Driver` only once every op has been reaped, and
     /// leaked instead if some never complete (invariant 1).
     ring: ManuallyDrop<IoUring>,
@@ -166,7 +173,6 @@ impl Driver {
             backlog: VecDeque::new(),
             ops_in_kernel: 0,
             internal_in_kernel: 0,
-            cq_entries: ring.params().cq_entries() as usize,
             next_generation: 0,
             wake: None,
             woken: false,
@@ -176,6 +182,8 @@ impl Driver {
             stats: Stats::default(),
             config,
             cqes: Vec::new(),
+            #[cfg(test)]
+            test_hold_sq: false,
             ring: ManuallyDrop::new(ring),
         })
     }
@@ -247,12 +255,12 @@ impl Driver {
     }
 
     /// Pushes an SQE into the SQ, or into the backlog when the SQ has no room
-    /// or the CQ budget (invariant 2) is spent.
+    /// even after flushing it to the kernel.
     ///
     /// Ops keep FIFO order among themselves. The driver's own SQEs jump the
     /// queue: a cancel only ever targets an op already pushed (one still in
     /// the backlog is freed without a cancel), and must not wait behind ops
-    /// blocked by the CQ budget that it is needed to free.
+    /// it is needed to free.
     fn push(&mut self, sqe: squeue::Entry) {
         let ud = sqe.get_user_data();
         if ud == CANCEL_UD || ud == WAKE_UD {
@@ -270,6 +278,10 @@ impl Driver {
 
     /// Room for `n` more SQEs in the SQ, flushing it to the kernel if needed.
     fn sq_room(&mut self, n: usize) -> bool {
+        #[cfg(test)]
+        if self.test_hold_sq {
+            return false;
+        }
         let free = |ring: &mut IoUring| {
             let sq = ring.submission();
             sq.capacity() - sq.len()
@@ -277,8 +289,8 @@ impl Driver {
         free(&mut self.ring) >= n || (self.flush_sq().is_ok() && free(&mut self.ring) >= n)
     }
 
-    /// Tries to push one SQE; false if the CQ budget or the SQ is full even
-    /// after flushing the SQ to the kernel.
+    /// Tries to push one SQE; false if the SQ is full even after flushing it
+    /// to the kernel.
     fn try_push_one(&mut self, sqe: &squeue::Entry) -> bool {
         let ud = sqe.get_user_data();
         let internal = Self::is_internal(ud);
@@ -286,9 +298,6 @@ impl Driver {
             if self.slot_mut(ud).is_none() {
                 // The op was dropped before its SQE reached the ring.
                 return true;
-            }
-            if self.ops_in_kernel >= self.cq_entries {
-                return false;
             }
         }
         if !self.sq_room(1) {
@@ -312,7 +321,7 @@ impl Driver {
             self.forget_unpushed(ud2);
             return true;
         }
-        if self.ops_in_kernel + 2 > self.cq_entries || !self.sq_room(2) {
+        if !self.sq_room(2) {
             return false;
         }
         self.push_sq(first);
@@ -422,6 +431,14 @@ impl Driver {
         match res {
             Ok(()) => {}
             Err(e) if is_transient(&e) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBADR) => {
+                return Err(io::Error::other(
+                    "io_uring_enter failed with EBADR: the kernel dropped completions (it could \
+                     not allocate room for CQEs beyond the completion queue, so the system is \
+                     out of memory); ops whose completion was lost would never finish. A larger \
+                     Builder::cq_entries makes overflow rarer",
+                ));
+            }
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
@@ -456,7 +473,7 @@ impl Driver {
         }
         batch.clear();
         self.cqes = batch;
-        // Completions freed CQ budget: push what waited for it.
+        // The kernel consumed SQEs: push what waited for room.
         if !self.backlog.is_empty() {
             self.flush_backlog();
         }
