@@ -110,6 +110,61 @@ fn read_cancelled_by_timeout_then_next_read_gets_the_bytes() {
     });
 }
 
+/// `read_exact` dropped at each stage — never polled, with its second read
+/// in the kernel (cancelled), and after that read's completion arrived but
+/// before it was polled — loses none of the bytes it had already received:
+/// the next `read_exact` gets the whole message.
+#[test]
+fn read_exact_dropped_at_every_stage_loses_nothing() {
+    let _serial = serial();
+    run_bounded(Duration::from_secs(60), async {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (client, server) = pair(&listener).await;
+        let base = fd_count();
+        for stage in 0..3 {
+            let body = counter_bytes(stage * 1000, 1000);
+            let (res, _) = client.write_all(body[..300].to_vec()).await;
+            res.expect("write");
+            {
+                let mut fut = std::pin::pin!(server.read_exact(Vec::with_capacity(1000)));
+                if stage > 0 {
+                    // Poll until the first 300 bytes are in and the next
+                    // read waits in the kernel.
+                    for _ in 0..10 {
+                        let polled = std::future::poll_fn(|cx| {
+                            std::task::Poll::Ready(fut.as_mut().poll(cx).is_ready())
+                        })
+                        .await;
+                        assert!(!polled, "stage {stage}: read_exact finished early");
+                        // A sleep, not a yield: it takes a driver turn.
+                        sleep(ms(1)).await;
+                    }
+                }
+                if stage == 2 {
+                    // The in-flight read completes; its CQE is reaped
+                    // while nobody polls the future.
+                    let (res, _) = client.write_all(body[300..500].to_vec()).await;
+                    res.expect("write");
+                    sleep(ms(5)).await;
+                }
+                // Dropped here.
+            }
+            let from = if stage == 2 { 500 } else { 300 };
+            let (res, _) = client.write_all(body[from..].to_vec()).await;
+            res.expect("write");
+            let (res, got) = wait_for(server.read_exact(Vec::with_capacity(1000)), Some(ms(2000)))
+                .await
+                .unwrap_or_else(|_| panic!("stage {stage}: bytes lost, read_exact waits"));
+            res.expect("read_exact");
+            assert_same_stream(&got, &body, &format!("stage {stage}"));
+        }
+        let r = wait_for(server.read(Vec::with_capacity(64)), Some(ms(30))).await;
+        assert!(r.is_err(), "stray bytes after the last stage");
+        drop((client, server, listener));
+        assert_fds_back_to(base.saturating_sub(3), "read_exact drops").await;
+    });
+}
+
 /// Reads under random 0–2 ms timeouts race a writer sending a counter
 /// stream in random chunks with random pauses: what is received is exactly
 /// what was sent.

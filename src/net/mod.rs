@@ -24,6 +24,10 @@ macro_rules! stream_io_methods {
 
         /// Fills `buf`'s whole storage, or fails with `UnexpectedEof` (the
         /// buffer keeps what arrived).
+        ///
+        /// Cancel-safe: if the future is dropped (a `wait_for` timeout, say),
+        /// the bytes it had already received are handed to the next read,
+        /// in order; nothing is lost.
         pub async fn read_exact<B: $crate::io::IoBufMut>(
             &self,
             buf: B,

@@ -230,34 +230,76 @@ impl Socket {
 
     /// Fills all of `buf`'s storage (`bytes_total()`), or fails with
     /// `UnexpectedEof` (the buffer keeps what arrived).
+    ///
+    /// Cancel-safe: if the future is dropped, the bytes it already received
+    /// go back to the socket, in front, for the next read (an in-flight
+    /// read's orphan keeps them with its own; between reads, [`Held`] does).
     pub(crate) async fn recv_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         let total = buf.bytes_total();
-        let mut got = 0;
-        let mut slice = buf.slice(..);
-        while got < total {
-            let (res, s) = self.recv(slice).await;
-            let buf = s.into_inner();
+        let kept = &self.0.kept;
+        let mut held = Held {
+            kept,
+            buf: Some(buf),
+            got: 0,
+        };
+        loop {
+            kept.landed().await;
+            let got = held.got;
+            let mut buf = held.buf.take().expect("held between reads");
+            if got == total {
+                return (Ok(()), buf);
+            }
+            // Bytes kept from an abandoned read first.
+            let mut rest = buf.slice(got..);
+            let served = kept.serve(&mut rest);
+            buf = rest.into_inner();
+            let res = match served {
+                Some(n) => Ok(n),
+                None => match Op::try_submit(&self.0.driver, KeptRead::after(self, buf, got)) {
+                    Ok(op) => {
+                        let (res, b) = op.await;
+                        buf = b;
+                        res
+                    }
+                    Err((e, op)) => return (Err(e), op.into_buf()),
+                },
+            };
             match res {
                 Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("stream ended after {got} of {total} bytes"),
-                        )),
-                        buf,
+                    let e = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("stream ended after {got} of {total} bytes"),
                     );
+                    return (Err(e), buf);
                 }
-                Ok(n) => got += n,
+                Ok(n) => held.got = got + n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return (Err(e), buf),
             }
-            slice = buf.slice(got..);
+            held.buf = Some(buf);
         }
-        (Ok(()), slice.into_inner())
     }
 
     pub(crate) async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         use crate::driver::op::shutdown::Shutdown;
         Op::submit(&self.0.driver, Shutdown::new(self.clone(), how))?.await
+    }
+}
+
+/// A `recv_exact` buffer between reads: if the future is dropped there, the
+/// bytes received so far go back in front of the socket's kept bytes.
+struct Held<'a, B: IoBufMut> {
+    kept: &'a Kept,
+    buf: Option<B>,
+    got: usize,
+}
+
+impl<B: IoBufMut> Drop for Held<'_, B> {
+    fn drop(&mut self) {
+        if let Some(buf) = &self.buf
+            && self.got > 0
+        {
+            self.kept.push_front(&buf.as_init_slice()[..self.got]);
+        }
     }
 }

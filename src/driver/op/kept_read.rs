@@ -17,11 +17,15 @@ pub(crate) trait StreamFd: KeepsReads + 'static {
     fn read_sqe(fd: i32, ptr: *mut u8, len: u32) -> squeue::Entry;
 }
 
-/// Reads into `buf`. If the future is dropped and the kernel still delivers
-/// bytes, they are kept on the fd's handle and handed to the next read
-/// (nothing is lost).
+/// Reads into `buf` (after its first `skip` bytes). If the future is
+/// dropped and the kernel still delivers bytes, they are kept on the fd's
+/// handle and handed to the next read (nothing is lost).
 pub(crate) struct KeptRead<H: StreamFd, B> {
     buf: B,
+    /// Bytes at the start of `buf` that earlier reads of the same
+    /// `read_exact` received: the kernel writes after them, and an orphan
+    /// keeps them too (in front of what it got).
+    skip: usize,
     /// Counts this read as in flight until dropped; keeps the fd open until
     /// the CQE.
     guard: ReadGuard<H>,
@@ -29,8 +33,16 @@ pub(crate) struct KeptRead<H: StreamFd, B> {
 
 impl<H: StreamFd, B: IoBufMut> KeptRead<H, B> {
     pub(crate) fn new(handle: &H, buf: B) -> Self {
+        Self::after(handle, buf, 0)
+    }
+
+    /// Reads into `buf` after its first `skip` bytes, which must be
+    /// initialised bytes of this stream that no one has been handed yet.
+    pub(crate) fn after(handle: &H, buf: B, skip: usize) -> Self {
+        debug_assert!(skip <= buf.bytes_init() && skip <= buf.bytes_total());
         KeptRead {
             buf,
+            skip,
             guard: ReadGuard::new(handle),
         }
     }
@@ -50,24 +62,33 @@ unsafe impl<H: StreamFd, B: IoBufMut> OpCode for KeptRead<H, B> {
     const NAME: &'static str = H::NAME;
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        H::read_sqe(self.guard.as_raw_fd(), self.buf.stable_mut_ptr(), len)
+        let room = self.buf.bytes_total() - self.skip;
+        let len = u32::try_from(room).unwrap_or(u32::MAX);
+        // SAFETY: `skip <= bytes_total()` (checked at construction), so the
+        // pointer stays within (or one past) the buffer's storage.
+        let ptr = unsafe { self.buf.stable_mut_ptr().add(self.skip) };
+        H::read_sqe(self.guard.as_raw_fd(), ptr, len)
     }
 
     fn complete(mut self, c: Completion) -> Self::Output {
         let res = c.into_result().map(|n| n as usize);
         if let Ok(n) = res {
-            // SAFETY: the kernel initialised the first `n` bytes.
-            unsafe { self.buf.set_init(n) };
+            // SAFETY: the first `skip` bytes were initialised before (the
+            // constructor's contract) and the kernel initialised `n` more.
+            unsafe { self.buf.set_init(self.skip + n) };
         }
         (res, self.buf)
     }
 
     fn complete_orphan(self, c: Completion) {
-        if let Ok(n) = c.into_result() {
-            // SAFETY: the kernel wrote `n` bytes into the buffer.
-            let got = unsafe { crate::io::kernel_written(&self.buf, n as usize) };
-            self.guard.keep_unread(got, n == 0);
-        }
+        let (n, eof) = match c.into_result() {
+            Ok(n) => (n as usize, n == 0),
+            // Cancelled or failed: only the earlier bytes are left to keep.
+            Err(_) => (0, false),
+        };
+        // SAFETY: the first `skip` bytes were initialised before and the
+        // kernel wrote `n` more right after them.
+        let got = unsafe { crate::io::kernel_written(&self.buf, self.skip + n) };
+        self.guard.keep_unread(got, eof);
     }
 }
