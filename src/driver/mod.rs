@@ -30,6 +30,8 @@
 //!    `io_uring_enter` in the common case, and none at all when nothing was
 //!    queued, no task work is pending and the caller does not want to wait.
 
+mod fork;
+pub(crate) use fork::generation_for_new_ring as fork_generation;
 mod lifecycle;
 // Ops are submitted only by the driver tests until the I/O layer (sockets,
 // files) lands on top of them. `expect`, not `allow`: the attribute must go
@@ -148,6 +150,9 @@ pub(crate) struct Driver {
     config: setup::Applied,
     /// Scratch space for one reap's CQEs.
     cqes: Vec<(u64, i32, u32)>,
+    /// The fork generation the ring was made in: another one means this
+    /// driver was inherited across `fork()` and must stay inert (`fork.rs`).
+    born: u64,
     /// Tests: act as if the SQ were full, so new ops wait in the backlog.
     #[cfg(test)]
     pub(super) test_hold_sq: bool,
@@ -167,6 +172,7 @@ pub(crate) struct Stats {
 impl Driver {
     /// Creates the ring; see [`RingConfig`] for the flags tried.
     pub(crate) fn new(cfg: &RingConfig) -> io::Result<Driver> {
+        let born = fork::generation_for_new_ring();
         let (ring, config) = setup::build(cfg)?;
         Ok(Driver {
             ops: Slab::with_capacity(64),
@@ -182,10 +188,18 @@ impl Driver {
             stats: Stats::default(),
             config,
             cqes: Vec::new(),
+            born,
             #[cfg(test)]
             test_hold_sq: false,
             ring: ManuallyDrop::new(ring),
         })
+    }
+
+    /// Whether this process is a `fork()` child of the one that made the
+    /// ring: then nothing may touch the ring (`fork.rs`).
+    #[inline]
+    fn inherited(&self) -> bool {
+        fork::current() != self.born
     }
 
     /// The flags the ring was actually set up with.
@@ -199,7 +213,12 @@ impl Driver {
 
     /// The public counters ([`crate::runtime::RingStats`]).
     pub(crate) fn ring_stats(&mut self) -> crate::runtime::RingStats {
-        let cq_overflow = self.ring.completion().overflow();
+        // An inherited ring's CQ is not mapped here (`fork.rs`).
+        let cq_overflow = if self.inherited() {
+            0
+        } else {
+            self.ring.completion().overflow()
+        };
         crate::runtime::RingStats {
             enters: self.stats.enters,
             overflow_flushes: self.stats.overflow_flushes,
@@ -278,6 +297,10 @@ impl Driver {
 
     /// Room for `n` more SQEs in the SQ, flushing it to the kernel if needed.
     fn sq_room(&mut self, n: usize) -> bool {
+        if self.inherited() {
+            // Never into the parent's ring: SQEs wait in the backlog forever.
+            return false;
+        }
         #[cfg(test)]
         if self.test_hold_sq {
             return false;
@@ -294,11 +317,9 @@ impl Driver {
     fn try_push_one(&mut self, sqe: &squeue::Entry) -> bool {
         let ud = sqe.get_user_data();
         let internal = Self::is_internal(ud);
-        if !internal {
-            if self.slot_mut(ud).is_none() {
-                // The op was dropped before its SQE reached the ring.
-                return true;
-            }
+        if !internal && self.slot_mut(ud).is_none() {
+            // The op was dropped before its SQE reached the ring.
+            return true;
         }
         if !self.sq_room(1) {
             return false;
@@ -395,6 +416,9 @@ impl Driver {
     /// resources in `garbage`; the caller takes them with
     /// [`Driver::take_ready`] after releasing its borrow.
     pub(crate) fn turn(&mut self, wait: Wait) -> io::Result<()> {
+        if self.inherited() {
+            return Err(fork::inherited_error());
+        }
         self.flush_backlog();
         let wait = if self.ring.completion().is_empty() {
             wait
@@ -565,6 +589,33 @@ impl Driver {
     /// until [`SHUTDOWN_GRACE`] passes with ops still refusing to finish.
     /// Returns the number of ops still in the kernel (0 on a clean shutdown).
     fn shutdown(&mut self) -> usize {
+        self.cancel_everything();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.in_kernel() > 0 || !self.backlog.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = Wait::For((deadline - now).min(Duration::from_millis(100)));
+            if self.turn(wait).is_err() {
+                break;
+            }
+            // Orphans complete right here: no user code waits on this
+            // driver any more (an accepted fd is closed, a buffer freed).
+            for (orphan, c) in self.garbage.drain(..) {
+                orphan.complete(c);
+            }
+            self.ready_wakers.clear();
+        }
+        self.in_kernel() + self.backlog.len()
+    }
+
+    /// The first step of shutting down (once): drops the backlog's SQEs that
+    /// need not run and asks the kernel to cancel every op it holds.
+    fn cancel_everything(&mut self) {
+        if self.shutting_down {
+            return;
+        }
         self.shutting_down = true;
         // SQEs that never reached the ring need no cancellation. Detached
         // ops (closes) still in the backlog are kept: they must run.
@@ -602,24 +653,45 @@ impl Driver {
         for ud in in_kernel.into_iter().chain(wake_armed.then_some(WAKE_UD)) {
             self.push(opcode::AsyncCancel::new(ud).build().user_data(CANCEL_UD));
         }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while self.in_kernel() > 0 || !self.backlog.is_empty() {
+    }
+}
+
+/// Shuts `driver` down while others still hold it: cancels every op in the
+/// kernel and reaps them all (within [`SHUTDOWN_GRACE`]), completing the
+/// abandoned ops' resources outside the driver's borrow. Called when the
+/// loop that owns the driver is dropped.
+///
+/// Those resources (a socket, a pipe) own a clone of the driver's `Rc`: left
+/// in the slab, they keep the driver alive and its `Drop`, which does the
+/// same work, never runs (a reference cycle leaking the ring, the fds and
+/// the buffers of every op in flight when the loop goes). Dropping them
+/// here closes their fds through this driver; those closes are reaped too.
+pub(crate) fn drain(driver: &std::rc::Rc<std::cell::RefCell<Driver>>) {
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let mut garbage = Vec::new();
+    loop {
+        let more = {
+            let mut d = driver.borrow_mut();
+            d.cancel_everything();
             let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let wait = Wait::For((deadline - now).min(Duration::from_millis(100)));
-            if self.turn(wait).is_err() {
-                break;
-            }
-            // Orphans complete right here: no user code waits on this
-            // driver any more (an accepted fd is closed, a buffer freed).
-            for (orphan, c) in self.garbage.drain(..) {
-                orphan.complete(c);
-            }
-            self.ready_wakers.clear();
+            let busy = d.in_kernel() > 0 || !d.backlog.is_empty();
+            // Out of time or a failed ring: what is still in the kernel
+            // stays, leaked with the driver (invariant 1).
+            let more = busy
+                && now < deadline
+                && d.turn(Wait::For((deadline - now).min(Duration::from_millis(100))))
+                    .is_ok();
+            d.ready_wakers.clear();
+            garbage.append(&mut d.garbage);
+            more
+        };
+        if !more && garbage.is_empty() {
+            return;
         }
-        self.in_kernel() + self.backlog.len()
+        // A resource's `Drop` may submit a detached close to this driver.
+        for (orphan, c) in garbage.drain(..) {
+            orphan.complete(c);
+        }
     }
 }
 
@@ -862,6 +934,17 @@ fn is_transient(e: &io::Error) -> bool {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if self.inherited() {
+            // Inherited across fork(): the ring and its ops are the parent's
+            // (`fork.rs`). Cancel, reap, unmap, close nothing; leak the ops'
+            // resources without running their code. (`ring` is never
+            // dropped: its mappings are not this process's.)
+            std::mem::forget(std::mem::take(&mut self.ops));
+            std::mem::forget(std::mem::take(&mut self.garbage));
+            std::mem::forget(std::mem::take(&mut self.ready_wakers));
+            std::mem::forget(self.wake.take());
+            return;
+        }
         let stuck = self.shutdown();
         if stuck > 0 {
             eprintln!(

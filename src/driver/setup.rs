@@ -146,11 +146,13 @@ fn try_build(cfg: &RingConfig, level: Level) -> io::Result<IoUring> {
 /// Turns an `io_uring_setup` error into one that names the cause and the fix.
 fn explain(e: io::Error, cfg: &RingConfig) -> io::Error {
     let msg = match e.raw_os_error() {
-        Some(libc::ENOSYS) => "io_uring_setup is not implemented (ENOSYS): the kernel is older \
-             than 5.1 or was built without CONFIG_IO_URING. ringloop needs Linux 5.11 or newer \
-             with io_uring enabled."
-            .to_owned(),
-        Some(libc::EPERM) | Some(libc::EACCES) => {
+        Some(libc::ENOSYS) => enosys_cause(),
+        Some(errno @ (libc::EPERM | libc::EACCES)) => {
+            let name = if errno == libc::EPERM {
+                "EPERM"
+            } else {
+                "EACCES"
+            };
             let sysctl = crate::sys::io_uring_disabled_sysctl();
             let cause = match sysctl.as_deref() {
                 Some("2") => "kernel.io_uring_disabled = 2 disables io_uring for every process; \
@@ -166,7 +168,7 @@ fn explain(e: io::Error, cfg: &RingConfig) -> io::Error {
                      seccomp=<profile allowing them>)"
                     .to_owned(),
             };
-            format!("io_uring_setup was denied ({e}): {cause}")
+            format!("io_uring_setup was denied ({name}: {e}): {cause}")
         }
         Some(libc::ENOMEM) => {
             let limit = crate::sys::memlock_limit()
@@ -194,6 +196,37 @@ fn explain(e: io::Error, cfg: &RingConfig) -> io::Error {
         _ => format!("io_uring_setup failed: {e}"),
     };
     io::Error::new(e.kind(), format!("ringloop: {msg}"))
+}
+
+/// Why `io_uring_setup` may answer ENOSYS here: an old kernel, or a new one
+/// whose io_uring is hidden (gVisor, a seccomp profile answering ENOSYS,
+/// `CONFIG_IO_URING=n`). gVisor reports an old release, so it is named in
+/// both cases.
+fn enosys_cause() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let version = (parts.next(), parts.next());
+    let major_minor = match version {
+        (Some(a), Some(b)) => a.parse::<u32>().ok().zip(b.parse::<u32>().ok()),
+        _ => None,
+    };
+    let head = "io_uring_setup is not implemented (ENOSYS); ringloop needs Linux 5.11 or \
+                newer with io_uring enabled";
+    match major_minor {
+        Some(v) if v < (5, 1) => format!(
+            "{head}. This kernel ({release}) is older than 5.1, which introduced io_uring: \
+             upgrade it (or, if this is gVisor, which reports an old release and disables \
+             io_uring, run under a runtime that allows it)"
+        ),
+        _ => format!(
+            "{head}. This kernel ({release}) is new enough, so io_uring is hidden from \
+             this process: a sandbox such as gVisor, a seccomp filter that answers ENOSYS, or \
+             a kernel built without CONFIG_IO_URING; allow io_uring_setup, io_uring_enter and \
+             io_uring_register, or run outside the sandbox"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -267,6 +267,11 @@ impl Local {
 /// Dropping the loop cancels every task (dropping their futures), cancels
 /// every op still in the kernel and reaps them before the ring is unmapped.
 ///
+/// After `fork()`, a loop the child inherited is inert in the child: running
+/// it returns an error, and dropping it (or what was made on it) touches
+/// nothing of the parent's, leaking its memory and fds in the child. Build
+/// a new loop there (`docs/design/fork.md` has the rules).
+///
 /// # Examples
 ///
 /// ```
@@ -599,6 +604,10 @@ impl Drop for EventLoop {
         // here, on the owner thread.
         drop(self.local.exec.sched.mark_closed());
         self.local.teardown();
+        // Ops still in flight (their futures were just dropped) hold their
+        // socket, and so the driver: reap them now, or the ring, their fds
+        // and buffers would never be freed.
+        crate::driver::drain(&self.local.driver);
         self.local.exec.detach();
         context::unregister(self.local.id);
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 use super::count::{JobCount, JobGuard};
@@ -192,9 +192,44 @@ impl BlockingPool {
 }
 
 /// The process's default pool.
+/// The default pool of this process: made on first use, and made again in
+/// a `fork()` child, which has none of the parent's threads (the old pool's
+/// count of idle workers would hand jobs to threads that do not exist
+/// there). Pools are leaked, never dropped: one per process in practice,
+/// and the one a child inherits may have its lock held by a parent thread
+/// that is gone, so it must not be touched.
 pub(super) fn default_ref() -> &'static BlockingPool {
-    static POOL: OnceLock<BlockingPool> = OnceLock::new();
-    POOL.get_or_init(|| BlockingPool::from_builder(&BlockingPool::builder()))
+    struct Default {
+        generation: u64,
+        pool: BlockingPool,
+    }
+    static POOL: AtomicPtr<Default> = AtomicPtr::new(std::ptr::null_mut());
+    let generation = crate::driver::fork_generation();
+    let cur = POOL.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer in POOL is a leaked `Box<Default>`, never
+    // freed (below, only a box that lost the race and was never published
+    // is freed), so it is valid for 'static.
+    if let Some(d) = unsafe { cur.as_ref() }
+        && d.generation == generation
+    {
+        return &d.pool;
+    }
+    let new = Box::into_raw(Box::new(Default {
+        generation,
+        pool: BlockingPool::from_builder(&BlockingPool::builder()),
+    }));
+    match POOL.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `new` was just published and is never freed.
+        Ok(_) => unsafe { &(*new).pool },
+        Err(winner) => {
+            // SAFETY: `new` was never published, so this thread owns it; it
+            // has no threads yet (a pool starts them on demand).
+            drop(unsafe { Box::from_raw(new) });
+            // SAFETY: as above, a published pointer is never freed. Another
+            // thread made the pool for this generation.
+            unsafe { &(*winner).pool }
+        }
+    }
 }
 
 impl fmt::Debug for BlockingPool {
