@@ -37,6 +37,10 @@ const BITS: u32 = 6;
 const SLOTS: usize = 1 << BITS;
 const LEVELS: usize = 6;
 const MASK: u64 = SLOTS as u64 - 1;
+/// An emptied slot keeps its vector for reuse up to this capacity (in
+/// entries); a bigger one, grown by a burst, is freed, so the wheel's
+/// memory follows the timers armed now, not the largest burst it has seen.
+const REUSED_CAPACITY: usize = 64;
 
 /// Identifies a timer: slab index and the sequence number it was armed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +98,15 @@ pub(crate) struct Timers {
 impl Default for Timers {
     fn default() -> Self {
         Timers::new(Instant::now())
+    }
+}
+
+/// Frees the excess capacity of a slot's vector once it holds far fewer
+/// entries than it has room for (cancelled timers' stale entries may have
+/// grown it): at most twice its length, or `REUSED_CAPACITY`, is kept.
+fn shrink(entries: &mut Vec<Entry>) {
+    if entries.capacity() > REUSED_CAPACITY && entries.len() * 4 < entries.capacity() {
+        entries.shrink_to((entries.len() * 2).max(REUSED_CAPACITY));
     }
 }
 
@@ -236,6 +249,7 @@ impl Timers {
         for (level, wheel) in self.wheel.iter_mut().enumerate() {
             for (slot, entries) in wheel.iter_mut().enumerate() {
                 entries.retain(live);
+                shrink(entries);
                 if entries.is_empty() {
                     self.occupied[level] &= !(1 << slot);
                 }
@@ -295,6 +309,7 @@ impl Timers {
                 None => {
                     let n = self.wheel[level][slot].len();
                     self.wheel[level][slot].clear();
+                    shrink(&mut self.wheel[level][slot]);
                     self.occupied[level] &= !(1 << slot);
                     self.stale = self.stale.saturating_sub(n);
                 }
@@ -360,8 +375,9 @@ impl Timers {
                     }
                 }
             }
-            // Give the emptied vector back: its capacity is reused.
-            if self.wheel[level][slot].is_empty() {
+            // Give the emptied vector back: its capacity is reused (up to
+            // `REUSED_CAPACITY`).
+            if self.wheel[level][slot].is_empty() && entries.capacity() <= REUSED_CAPACITY {
                 self.wheel[level][slot] = entries;
             }
         }
@@ -487,6 +503,34 @@ mod tests {
         );
         let next = t.next_deadline().unwrap();
         assert!(next <= base + Duration::from_millis(4500));
+    }
+
+    /// A burst of cancelled timers grew a slot's vector, and the wheel kept
+    /// that capacity for good: compaction only dropped the entries, and an
+    /// emptied slot got its vector back. Timer memory followed the history
+    /// of cancelled timers, not the live ones (found by the cancellation
+    /// storm stress test: +10% RSS over 1,000,000 ops).
+    #[test]
+    fn a_burst_of_cancelled_timers_leaves_no_capacity_behind() {
+        let origin = Instant::now();
+        let mut t = Timers::new(origin);
+        let at = origin + Duration::from_millis(100);
+        let keys: Vec<_> = (0..100_000u64)
+            .map(|i| t.insert_waker(at + Duration::from_micros(i % 50), noop()))
+            .collect();
+        for k in keys {
+            t.remove(k);
+        }
+        assert_eq!(t.next_deadline(), None, "only cancelled timers are left");
+        let mut fired = Vec::new();
+        t.expire_ordered(origin + Duration::from_secs(1), &mut fired);
+        assert!(fired.is_empty());
+        let capacity: usize =
+            t.wheel.iter().flatten().map(Vec::capacity).sum::<usize>() + t.due.capacity();
+        assert!(
+            capacity <= REUSED_CAPACITY,
+            "{capacity} wheel entries of capacity kept with no timer armed"
+        );
     }
 
     #[test]
