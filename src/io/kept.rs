@@ -49,6 +49,7 @@ impl Kept {
         if !unread.is_empty() {
             let n = copy_into(buf, &unread);
             unread.drain(..n);
+            release_if_empty(&mut unread);
             return Some(n);
         }
         self.eof.get().then_some(0)
@@ -66,6 +67,7 @@ impl Kept {
                 }
             }
             unread.drain(..n);
+            release_if_empty(&mut unread);
             return Some(n);
         }
         self.eof.get().then_some(0)
@@ -85,6 +87,15 @@ impl Kept {
     /// Bytes kept now.
     pub(crate) fn len(&self) -> usize {
         self.unread.borrow().len()
+    }
+}
+
+/// Frees an emptied buffer's storage beyond a small reserve, so a socket
+/// does not hold the high-water mark of a burst for its lifetime.
+fn release_if_empty(unread: &mut Vec<u8>) {
+    const RESERVE: usize = 4096;
+    if unread.is_empty() && unread.capacity() > RESERVE {
+        unread.shrink_to(RESERVE);
     }
 }
 
@@ -126,5 +137,27 @@ impl<H: KeepsReads> Drop for ReadGuard<H> {
         if let Some(w) = kept.waker.take() {
             w.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_bytes_come_in_order_and_an_emptied_buffer_shrinks() {
+        let kept = Kept::default();
+        kept.push(&[7u8; 100_000]);
+        kept.push_front(b"head");
+        let mut a = Vec::with_capacity(4);
+        assert_eq!(kept.serve(&mut a), Some(4));
+        assert_eq!(a, b"head");
+        let mut b = Vec::with_capacity(200_000);
+        assert_eq!(kept.serve(&mut b), Some(100_000));
+        assert!(b.iter().all(|&x| x == 7));
+        assert!(kept.unread.borrow().capacity() <= 4096, "high-water kept");
+        assert_eq!(kept.serve(&mut b), None, "nothing kept, no EOF");
+        kept.eof.set(true);
+        assert_eq!(kept.serve(&mut b), Some(0));
     }
 }
