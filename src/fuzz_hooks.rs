@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::io::{DEFAULT_LIMIT, StreamReader};
 use crate::net::socket::Socket;
+use crate::process::pipe::Pipe;
+use crate::process::{ChildStdin, ChildStdout};
 use crate::runtime::timers::{TimerKey, Timers};
 use crate::task::sched::Callback;
 
@@ -171,5 +173,27 @@ pub fn stream_reader(fd: OwnedFd, limit: Option<usize>) -> io::Result<StreamRead
     Ok(StreamReader::new(
         Socket::new(fd)?,
         limit.unwrap_or(DEFAULT_LIMIT),
+    ))
+}
+
+/// A pipe as ringloop streams for the loop running on this thread: its read
+/// end (as a [`ChildStdout`]) and its write end (as a [`ChildStdin`]), both
+/// closed through the ring when dropped.
+///
+/// # Errors
+///
+/// `pipe2` failures, or no loop runs on this thread.
+pub fn pipe() -> io::Result<(ChildStdout, ChildStdin)> {
+    let driver = crate::runtime::current_driver()?;
+    let mut fds = [0 as std::os::fd::RawFd; 2];
+    // SAFETY: `fds` is a writable array of two c_ints, as pipe2 requires.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both fds are new and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((
+        ChildStdout::new(Pipe::new(r, driver.clone())),
+        ChildStdin::new(Pipe::new(w, driver)),
     ))
 }
