@@ -83,7 +83,7 @@ fn accept_backs_off_on_emfile_and_resumes() {
                 "the accept loop ended instead of backing off on EMFILE: {:?}",
                 acceptor.await
             );
-            // Backing off from 1 ms doubling to 100 ms is about ten tries in
+            // Backing off from 1 ms doubling to 20 ms is about 14 tries in
             // 200 ms; retrying at once would be thousands of loop turns.
             assert!(
                 enters < 200,

@@ -139,8 +139,8 @@ impl TcpListener {
     /// at once).
     ///
     /// When the process is out of fds (`EMFILE`/`ENFILE`), it backs off
-    /// (1 ms doubling to 100 ms) and retries instead of spinning or failing,
-    /// resuming as soon as fds are freed.
+    /// (1 ms doubling to 20 ms) and retries instead of spinning or failing,
+    /// resuming within about 20 ms once fds are freed.
     ///
     /// # Errors
     ///
