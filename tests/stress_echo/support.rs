@@ -20,16 +20,7 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 /// RLIMIT_NOFILE: (soft, hard).
-pub fn getrlimit_nofile() -> (u64, u64) {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid, writable `rlimit` for the call's duration.
-    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
-    assert_eq!(r, 0, "getrlimit: {}", std::io::Error::last_os_error());
-    (rl.rlim_cur, rl.rlim_max)
-}
+pub use crate::common::nofile_limit as getrlimit_nofile;
 
 /// Sets RLIMIT_NOFILE (soft and hard) for the whole process.
 pub fn setrlimit_nofile(soft: u64, hard: u64) -> std::io::Result<()> {
