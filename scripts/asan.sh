@@ -35,11 +35,7 @@ SAN_REPORT_RE='ERROR: \(AddressSanitizer\|LeakSanitizer\)'
 . scripts/lib/sanitizer_common.sh
 san_require_nightly
 
-export CARGO_TARGET_DIR=target/asan
-export CARGO_PROFILE_DEV_OPT_LEVEL=1
-export RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes"
-export RUSTDOCFLAGS="$RUSTFLAGS"
-SAN_REPORTS="$PWD/$CARGO_TARGET_DIR/reports"
+san_build_env asan address
 # detect_leaks: LeakSanitizer at each test binary's exit.
 # detect_stack_use_after_return: also catches a pointer into a returned
 # frame (costs some speed). abort_on_error=0: exit with an error code, so

@@ -34,11 +34,7 @@ SAN_REPORT_RE='WARNING: ThreadSanitizer'
 . scripts/lib/sanitizer_common.sh
 san_require_nightly
 
-export CARGO_TARGET_DIR=target/tsan
-export CARGO_PROFILE_DEV_OPT_LEVEL=1
-export RUSTFLAGS="-Zsanitizer=thread -Cforce-frame-pointers=yes"
-export RUSTDOCFLAGS="$RUSTFLAGS"
-SAN_REPORTS="$PWD/$CARGO_TARGET_DIR/reports"
+san_build_env tsan thread
 # halt_on_error=0: report every race, not just the first; the binary still
 # exits with status 66 at the end when there was one.
 # second_deadlock_stack: both stacks of a lock-order inversion.

@@ -589,25 +589,36 @@ impl Driver {
     /// until [`SHUTDOWN_GRACE`] passes with ops still refusing to finish.
     /// Returns the number of ops still in the kernel (0 on a clean shutdown).
     fn shutdown(&mut self) -> usize {
-        self.cancel_everything();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while self.in_kernel() > 0 || !self.backlog.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let wait = Wait::For((deadline - now).min(Duration::from_millis(100)));
-            if self.turn(wait).is_err() {
-                break;
-            }
+        loop {
+            let more = self.shutdown_turn(deadline);
             // Orphans complete right here: no user code waits on this
             // driver any more (an accepted fd is closed, a buffer freed).
             for (orphan, c) in self.garbage.drain(..) {
                 orphan.complete(c);
             }
-            self.ready_wakers.clear();
+            if !more {
+                return self.in_kernel() + self.backlog.len();
+            }
         }
-        self.in_kernel() + self.backlog.len()
+    }
+
+    /// One step of shutting down: cancels everything (the first time), then,
+    /// while anything is left in the kernel or the backlog and `deadline`
+    /// has not passed, turns once. Whether another step may help: false
+    /// when done, out of time, or the ring failed (what is still in the
+    /// kernel then stays, leaked with the driver: invariant 1).
+    fn shutdown_turn(&mut self, deadline: Instant) -> bool {
+        self.cancel_everything();
+        let now = Instant::now();
+        let busy = self.in_kernel() > 0 || !self.backlog.is_empty();
+        let more = busy
+            && now < deadline
+            && self
+                .turn(Wait::For((deadline - now).min(Duration::from_millis(100))))
+                .is_ok();
+        self.ready_wakers.clear();
+        more
     }
 
     /// The first step of shutting down (once): drops the backlog's SQEs that
@@ -668,28 +679,18 @@ impl Driver {
 /// here closes their fds through this driver; those closes are reaped too.
 pub(crate) fn drain(driver: &std::rc::Rc<std::cell::RefCell<Driver>>) {
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    let mut garbage = Vec::new();
     loop {
-        let more = {
+        let (more, garbage) = {
             let mut d = driver.borrow_mut();
-            d.cancel_everything();
-            let now = Instant::now();
-            let busy = d.in_kernel() > 0 || !d.backlog.is_empty();
-            // Out of time or a failed ring: what is still in the kernel
-            // stays, leaked with the driver (invariant 1).
-            let more = busy
-                && now < deadline
-                && d.turn(Wait::For((deadline - now).min(Duration::from_millis(100))))
-                    .is_ok();
-            d.ready_wakers.clear();
-            garbage.append(&mut d.garbage);
-            more
+            let more = d.shutdown_turn(deadline);
+            (more, std::mem::take(&mut d.garbage))
         };
         if !more && garbage.is_empty() {
             return;
         }
-        // A resource's `Drop` may submit a detached close to this driver.
-        for (orphan, c) in garbage.drain(..) {
+        // Outside the borrow: a resource's `Drop` may submit a detached
+        // close to this driver (reaped by the next step).
+        for (orphan, c) in garbage {
             orphan.complete(c);
         }
     }

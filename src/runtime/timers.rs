@@ -325,8 +325,8 @@ impl Timers {
 
     /// Fires every timer due at `now`: wakers into `wakers`, callbacks (in
     /// deadline, then arming, order) into `callbacks`.
-    // Used by the unit tests and the fuzz hooks; the loop uses `expire_ordered`.
-    #[allow(dead_code)]
+    // For the unit tests and the fuzz hooks; the loop uses `expire_ordered`.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn expire(
         &mut self,
         now: Instant,

@@ -72,8 +72,6 @@ pub fn run(test: &str, role: &str) -> ChildRun {
     let exe = std::env::current_exe().expect("current_exe");
     let output = Command::new(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        // A reproducer marked #[ignore] runs its child part too.
-        .arg("--include-ignored")
         .env(ROLE, role)
         .output()
         .expect("spawn the test binary as a child");
