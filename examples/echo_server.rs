@@ -76,7 +76,13 @@ async fn serve(listener: &TcpListener, log: &Log) -> io::Result<u64> {
     let accepted = Cell::new(0u64);
     let accept_loop = async {
         loop {
-            let (stream, peer) = listener.accept().await?;
+            // `accept` skips connections that failed before they were
+            // accepted (a client that reset, a firewall refusal): what it
+            // returns is a failure of the listener itself, which ends this
+            // loop's serving and is reported by `main`.
+            let (stream, peer) = listener.accept().await.map_err(|e| {
+                io::Error::new(e.kind(), format!("{}listener failed: {e}", log.prefix))
+            })?;
             accepted.set(accepted.get() + 1);
             if !log.quiet {
                 println!("{}opened {peer}", log.prefix);

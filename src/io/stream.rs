@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 
 use crate::net::socket::Socket;
 use crate::net::{TcpListener, TcpStream};
-use crate::task::Task;
+use crate::task::{ExceptionContext, Task};
 
 /// asyncio's default stream limit: 64 KiB.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -598,8 +598,15 @@ impl fmt::Debug for Server {
 }
 
 /// Listens on `addr` and runs `handler(reader, writer)` for each connection
-/// in its own task (asyncio's `start_server`, ST5). The server accepts until
+/// in its own task (asyncio's `start_server`). The server accepts until
 /// the returned [`Server`] is dropped or closed.
+///
+/// One connection's failure never stops the server: a client that resets
+/// before it is served is skipped, and the process running out of fds
+/// makes it back off and retry. Only a failure of the listener itself
+/// stops it; that error is sent to the loop's exception handler
+/// ([`ExceptionKind::ServerStopped`](crate::ExceptionKind::ServerStopped))
+/// and returned by [`Server::serve_forever`].
 ///
 /// # Errors
 ///
@@ -613,9 +620,18 @@ where
     let addr = listener.local_addr()?;
     let acceptor = crate::spawn(async move {
         loop {
-            let (stream, _peer) = listener.accept().await?;
-            let (r, w) = streams(stream.into_socket(), DEFAULT_LIMIT);
-            crate::spawn(handler(r, w)).detach();
+            match listener.accept().await {
+                Ok((stream, _peer)) => {
+                    let (r, w) = streams(stream.into_socket(), DEFAULT_LIMIT);
+                    crate::spawn(handler(r, w)).detach();
+                }
+                Err(e) => {
+                    crate::runtime::report_exception(&ExceptionContext::server_stopped(format!(
+                        "server on {addr} stopped accepting: {e}"
+                    )));
+                    return Err(e);
+                }
+            }
         }
     });
     Ok(Server {

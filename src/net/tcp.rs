@@ -142,14 +142,33 @@ impl TcpListener {
     /// (1 ms doubling to 20 ms) and retries instead of spinning or failing,
     /// resuming within about 20 ms once fds are freed.
     ///
+    /// A connection that failed before it was accepted (the client reset
+    /// or aborted it while it waited in the backlog, a firewall refused it)
+    /// is skipped, not returned as an error: one client can never stop a
+    /// server's accept loop.
+    ///
     /// # Errors
     ///
-    /// Other accept failures.
+    /// Only failures of the listener itself (e.g. `EBADF`, `EINVAL`: not a
+    /// listening socket), and a failure to register the new socket with
+    /// the loop.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = self.acceptor.accept().await?;
-        // Multishot accept returns no address: ask the socket.
-        let peer = inet_addr(&sys::peer_addr(&fd)?)?;
-        Ok((TcpStream::from_fd(fd)?, peer))
+        loop {
+            let (fd, addr) = self.acceptor.accept().await?;
+            // Single-shot accept reports the address; multishot accept does
+            // not, so ask the socket, which fails once the peer has reset.
+            let raw = match addr {
+                Some(raw) => raw,
+                None => match sys::peer_addr(&fd) {
+                    Ok(raw) => raw,
+                    // `ENOTCONN`: the client reset before we got here. Any
+                    // failure is this connection's, never the listener's.
+                    Err(_) => continue,
+                },
+            };
+            let peer = inet_addr(&raw)?;
+            return Ok((TcpStream::from_fd(fd)?, peer));
+        }
     }
 
     /// The address the listener is bound to.
@@ -362,5 +381,78 @@ impl Drop for OwnedWriteHalf {
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Socket").field(&self.as_raw_fd()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    use std::os::fd::AsRawFd;
+
+    use super::TcpListener;
+
+    /// Connects and resets at once (SO_LINGER 0).
+    fn reset_client(addr: std::net::SocketAddr) {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        let lg = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: `lg` is a valid `linger` for the call's duration and the
+        // size passed is its size; the fd is `s`'s, open here.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&lg as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+    }
+
+    /// R1 on the single-shot path (kernels without multishot accept): the
+    /// accept reports the address itself, so a connection reset in the
+    /// backlog comes back as a stream whose reads fail or end, never as an
+    /// accept error; the good client after the resets is served.
+    #[test]
+    fn r1_single_shot_accept_survives_reset_clients() {
+        crate::run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.acceptor.force_single_shot();
+            let addr = listener.local_addr().unwrap();
+            for _ in 0..100 {
+                reset_client(addr);
+            }
+            let mut good = std::net::TcpStream::connect(addr).unwrap();
+            good.write_all(b"ping").unwrap();
+            good.shutdown(Shutdown::Write).unwrap();
+            let mut served = false;
+            for _ in 0..=100 {
+                let (stream, peer) = listener.accept().await.expect("accept");
+                assert!(peer.ip().is_loopback(), "{peer}");
+                let (res, buf) = stream.read(Vec::with_capacity(16)).await;
+                if let Ok(4) = res {
+                    assert_eq!(buf, b"ping");
+                    let (res, _) = stream.write_all(buf).await;
+                    res.unwrap();
+                    served = true;
+                    break;
+                }
+            }
+            assert!(served, "the good client was never accepted");
+            // On a thread: the server's close is submitted by this loop.
+            let back = crate::to_thread(move || {
+                let mut back = Vec::new();
+                good.read_to_end(&mut back).map(|_| back)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(back, b"ping");
+        })
+        .unwrap();
     }
 }

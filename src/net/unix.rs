@@ -165,12 +165,20 @@ impl UnixListener {
     /// Accepts a connection (backing off on `EMFILE`, like
     /// [`super::TcpListener::accept`]).
     ///
+    /// A connection that failed before it was accepted is skipped, not
+    /// returned as an error. A client that connected and closed before the
+    /// accept is still returned (what it sent can be read, then EOF); its
+    /// address is unnamed when the kernel no longer knows it.
+    ///
     /// # Errors
     ///
-    /// Other accept failures.
+    /// Only failures of the listener itself (e.g. `EBADF`, `EINVAL`: not a
+    /// listening socket), and a failure to register the new socket with
+    /// the loop.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixAddr)> {
-        let fd = self.acceptor.accept().await?;
-        let addr = sys::peer_addr(&fd)
+        let (fd, raw) = self.acceptor.accept().await?;
+        let addr = raw
+            .map_or_else(|| sys::peer_addr(&fd), Ok)
             .and_then(|raw| UnixAddr::from_raw(&raw))
             .unwrap_or(UnixAddr { bytes: Vec::new() });
         Ok((

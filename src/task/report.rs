@@ -31,6 +31,10 @@ pub enum ExceptionKind {
     CallbackPanicked,
     /// Debug mode: one poll of a task took longer than the threshold.
     SlowPoll,
+    /// A server's listener failed and the server stopped accepting (a
+    /// failure of the listener itself: one connection's failure never
+    /// stops a server).
+    ServerStopped,
 }
 
 impl ExceptionContext {
@@ -57,6 +61,15 @@ impl ExceptionContext {
             kind: ExceptionKind::SlowPoll,
             message: format!("Executing {task} took {:.3} seconds", took.as_secs_f64()),
             task: Some(task),
+            panic: None,
+        }
+    }
+
+    pub(crate) fn server_stopped(message: String) -> Self {
+        ExceptionContext {
+            kind: ExceptionKind::ServerStopped,
+            message,
+            task: None,
             panic: None,
         }
     }
