@@ -85,12 +85,19 @@ impl TimerWheel {
         }
     }
 
-    fn at(&self, us: u64) -> Instant {
-        self.origin + Duration::from_micros(us)
+    /// `us` µs after the origin (before it, if negative).
+    fn at(&self, us: i64) -> Instant {
+        let d = Duration::from_micros(us.unsigned_abs());
+        if us >= 0 {
+            self.origin + d
+        } else {
+            self.origin - d
+        }
     }
 
-    /// Arms a sleep for `at_us` whose waker records `id` when woken.
-    pub fn insert_sleep(&mut self, at_us: u64, id: u64) -> SleepKey {
+    /// Arms a sleep for `at_us` (negative: before the wheel existed) whose
+    /// waker records `id` when woken.
+    pub fn insert_sleep(&mut self, at_us: i64, id: u64) -> SleepKey {
         let waker = self.recorder(id);
         SleepKey(self.timers.insert_waker(self.at(at_us), waker), id)
     }
@@ -116,8 +123,9 @@ impl TimerWheel {
         self.timers.poll(key.0, &mut cx) == Poll::Ready(())
     }
 
-    /// Arms a callback for `at_us`, reported as `id` when it fires.
-    pub fn insert_callback(&mut self, at_us: u64, id: u64) -> CallbackKey {
+    /// Arms a callback for `at_us` (negative: before the wheel existed),
+    /// reported as `id` when it fires.
+    pub fn insert_callback(&mut self, at_us: i64, id: u64) -> CallbackKey {
         let cb = Callback::new(Box::new(|| {}));
         self.callbacks.borrow_mut().insert(Rc::as_ptr(&cb), id);
         self.timers.insert_callback(self.at(at_us), cb.clone());
@@ -133,7 +141,8 @@ impl TimerWheel {
     /// order; ids of the callbacks to run, in the order the loop runs them).
     pub fn expire(&mut self, now_us: u64) -> (Vec<u64>, Vec<u64>) {
         let (mut wakers, mut cbs) = (Vec::new(), Vec::new());
-        self.timers.expire(self.at(now_us), &mut wakers, &mut cbs);
+        let now = self.at(i64::try_from(now_us).unwrap_or(i64::MAX));
+        self.timers.expire(now, &mut wakers, &mut cbs);
         for w in wakers {
             w.wake();
         }

@@ -1,10 +1,12 @@
-//! The few raw syscalls ringloop makes outside io_uring, and fd helpers.
+//! The few raw syscalls ringloop makes outside io_uring, fd helpers, and
+//! the conversion of durations to the kernel's timespec.
 //!
 //! Everything here is a thin, documented wrapper over `libc`; nothing above
 //! this module calls `libc` for a syscall directly.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// Creates a non-blocking, close-on-exec eventfd (`eventfd(2)`).
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
@@ -26,6 +28,20 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) {
     // SAFETY: the pointer and length describe `one`, a live 8-byte value;
     // `fd` is a valid eventfd for the duration of the call.
     let _ = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+}
+
+/// The longest timeout handed to the kernel: 2^32 s, about 136 years.
+/// The kernel turns a relative timeout into an absolute one by adding the
+/// current time in nanoseconds of a signed 64-bit count (about 292 years);
+/// a timeout well inside that range cannot wrap to a deadline in the past,
+/// whatever overflow handling a kernel version has.
+const MAX_KERNEL_TIMEOUT: Duration = Duration::from_secs(1 << 32);
+
+/// `d` as the kernel's timespec, saturating at [`MAX_KERNEL_TIMEOUT`]
+/// (`io_uring::types::Timespec::from` casts the seconds to `i64`: 2^63 s
+/// or more would go negative and time out at once).
+pub(crate) fn timespec(d: Duration) -> io_uring::types::Timespec {
+    io_uring::types::Timespec::from(d.min(MAX_KERNEL_TIMEOUT))
 }
 
 /// Creates a pipe with both ends close-on-exec (`pipe2(2)`); used by tests

@@ -16,11 +16,22 @@ pub use std::time::Instant;
 use crate::runtime::timers::TimerKey;
 use crate::runtime::{with_current, with_loop};
 
-/// `now + d`, saturating at a deadline centuries away.
+/// How far ahead a deadline can be: `base + d` saturates here. More than
+/// 30,000 years is "never" for any program, and what is left of `Instant`'s
+/// range means that adding to such a deadline again does not overflow.
+const FOREVER: Duration = Duration::from_secs(1 << 40);
+
+/// `base + d`, saturating: a `d` beyond [`FOREVER`] (`Duration::MAX`
+/// included) gives a deadline `FOREVER` away, which never comes. Every
+/// deadline ringloop computes from a duration goes through here, so no
+/// `Instant + Duration` overflows.
+pub(crate) fn saturating_deadline(base: Instant, d: Duration) -> Instant {
+    base.checked_add(d.min(FOREVER)).unwrap_or(base)
+}
+
+/// `now + d`, saturating (see [`saturating_deadline`]).
 pub(crate) fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 100))
+    saturating_deadline(Instant::now(), d)
 }
 
 /// Waits until `duration` has passed (asyncio's `sleep`).
@@ -28,7 +39,9 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// `sleep(Duration::ZERO)` yields exactly once: every task that was ready
 /// runs before the sleeper resumes (SEMANTICS S1). A sleep never completes
 /// before its duration has passed (S2); dropping it disarms its timer with
-/// no syscall and no later wake-up (S3).
+/// no syscall and no later wake-up (S3). A duration beyond 30,000 years
+/// (`Duration::MAX` included) sleeps for more than 30,000 years: for ever,
+/// without overflow and without the loop waking up for it.
 ///
 /// # Panics
 ///
@@ -53,7 +66,12 @@ pub fn sleep(duration: Duration) -> Sleep {
     s
 }
 
-/// Waits until `deadline`. A deadline already past yields once.
+/// Waits until `deadline`. A deadline already past when the sleep is made
+/// yields once, however far in the past (asyncio's `sleep` of a delay of
+/// zero or less). A deadline that passes before the first poll fires at the
+/// loop's next look at its timers, in deadline order with the other timers
+/// due. Any `Instant` is fine, even the farthest one `Instant` can
+/// represent: a deadline centuries away simply never comes.
 ///
 /// # Panics
 ///
@@ -142,7 +160,8 @@ impl Sleep {
     }
 
     /// Moves the deadline (asyncio's `Timeout.reschedule`); the sleep re-arms
-    /// at its next poll.
+    /// at its next poll. A deadline already past then fires at the loop's
+    /// next look at its timers, earliest deadline first.
     pub fn reset(&mut self, deadline: Instant) {
         self.disarm();
         self.deadline = deadline;
@@ -231,9 +250,11 @@ pub enum MissedTicks {
 
 /// Ticks every `period`; the first tick completes at once.
 ///
-/// # Panics
-///
-/// If `period` is zero.
+/// A period too long to add to an `Instant` (`Duration::MAX`) ticks once,
+/// then never again. A zero period ticks once per loop turn: every tick
+/// (the first included) yields once, like `sleep(Duration::ZERO)`, so a
+/// loop over [`Interval::tick`] never starves the other tasks (tokio's
+/// `interval` panics on a zero period instead).
 ///
 /// # Examples
 ///
@@ -248,7 +269,6 @@ pub enum MissedTicks {
 /// .unwrap();
 /// ```
 pub fn interval(period: Duration) -> Interval {
-    assert!(!period.is_zero(), "interval period must be non-zero");
     Interval {
         period,
         next: Instant::now(),
@@ -278,18 +298,26 @@ impl Interval {
     /// Waits for the next tick and returns when it was due. Cancel-safe:
     /// dropping the future loses no tick.
     pub async fn tick(&mut self) -> Instant {
-        if self.next > Instant::now() {
+        if self.period.is_zero() {
+            yield_now().await;
+        } else if self.next > Instant::now() {
             sleep_until(self.next).await;
         }
         let due = self.next;
         let now = Instant::now();
+        let period = self.period;
         self.next = match self.missed {
-            MissedTicks::Burst => due + self.period,
-            MissedTicks::Delay => now + self.period,
+            _ if period.is_zero() => now,
+            MissedTicks::Burst => saturating_deadline(due, period),
+            MissedTicks::Delay => saturating_deadline(now, period),
             MissedTicks::Skip => {
                 let late = now.saturating_duration_since(due).as_nanos();
-                let periods = late / self.period.as_nanos() + 1;
-                due + self.period * u32::try_from(periods).unwrap_or(u32::MAX)
+                let periods = late / period.as_nanos() + 1;
+                let ahead = u32::try_from(periods)
+                    .ok()
+                    .and_then(|n| period.checked_mul(n))
+                    .unwrap_or(Duration::MAX);
+                saturating_deadline(due, ahead)
             }
         };
         due

@@ -1,10 +1,11 @@
-//! The timing wheel against a `BTreeMap` model: random arming (past, µs to
-//! days ahead), sleep removal and polling, callback cancellation, time steps
-//! and `next_deadline` queries.
+//! The timing wheel against a `BTreeMap` model: random arming (past, before
+//! the wheel existed, µs to days ahead), sleep removal and polling, callback
+//! cancellation, time steps and `next_deadline` queries.
 //!
 //! Checked at every step: each expire wakes exactly the sleeps whose
 //! deadline has passed (each once, none early, none late); it returns the
-//! uncancelled callbacks due, in (deadline, arming) order; a fired sleep
+//! uncancelled callbacks due, in (deadline, arming) order, deadlines from
+//! before the wheel's origin included; a fired sleep
 //! polls ready once, an unfired one pending; `next_deadline` is never later
 //! than the nearest armed deadline; the slot count equals the model's.
 #![no_main]
@@ -22,6 +23,9 @@ const HORIZON: u64 = 1 << 44;
 enum When {
     /// Already past (or now): fires at the next expire.
     Past(u16),
+    /// Before the wheel existed (up to ~200 days): fires at the next expire,
+    /// still in deadline order.
+    BeforeOrigin(u64),
     Micros(u8),
     Millis(u16),
     /// Up to ~71 minutes.
@@ -52,21 +56,29 @@ struct Cb {
     key: CallbackKey,
     /// max(deadline, time when armed): when it must fire.
     due: u64,
-    /// The deadline asked for: callbacks fire in this order (asyncio pops
-    /// its timer heap by `when`, past or not), then in arming order.
-    at: u64,
+    /// The deadline asked for (negative: before the wheel's origin):
+    /// callbacks fire in this order (asyncio pops its timer heap by `when`,
+    /// past or not), then in arming order.
+    at: i64,
     cancelled: bool,
 }
 
-fn ahead(now: u64, w: When) -> u64 {
+/// The deadline `w` asks for, seen from `now` (negative: before the origin).
+fn ahead(now: u64, w: When) -> i64 {
     let d = match w {
-        When::Past(b) => return now.saturating_sub(u64::from(b)),
+        When::Past(b) => return now.saturating_sub(u64::from(b)) as i64,
+        When::BeforeOrigin(n) => return -((n % HORIZON) as i64) - 1,
         When::Micros(n) => u64::from(n),
         When::Millis(n) => u64::from(n) * 1000,
         When::Far(n) => u64::from(n),
-        When::VeryFar(n) => n % (1 << 44),
+        When::VeryFar(n) => n % HORIZON,
     };
-    (now + d).min(HORIZON)
+    (now + d).min(HORIZON) as i64
+}
+
+/// When a timer armed at `now` for `at` must fire.
+fn due(now: u64, at: i64) -> u64 {
+    u64::try_from(at).unwrap_or(0).max(now)
 }
 
 fn nth_key<V>(m: &BTreeMap<u64, V>, i: u16) -> Option<u64> {
@@ -89,7 +101,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let id = next_id;
                 next_id += 1;
                 let key = wheel.insert_sleep(at, id);
-                let due = at.max(now);
+                let due = due(now, at);
                 sleeps.insert(
                     id,
                     Sleep {
@@ -104,7 +116,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let id = next_id;
                 next_id += 1;
                 let key = wheel.insert_callback(at, id);
-                let due = at.max(now);
+                let due = due(now, at);
                 cbs.insert(
                     id,
                     Cb {
@@ -139,7 +151,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::Advance(w) => {
-                let to = ahead(now, w).max(now);
+                let to = due(now, ahead(now, w));
                 let (mut woken, ran) = wheel.expire(to);
                 let mut want_woken: Vec<u64> = sleeps
                     .iter_mut()
@@ -152,7 +164,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 woken.sort_unstable();
                 want_woken.sort_unstable();
                 assert_eq!(woken, want_woken, "sleeps woken by expire({to}) from {now}");
-                let mut want_ran: Vec<(u64, u64)> = cbs
+                let mut want_ran: Vec<(i64, u64)> = cbs
                     .iter()
                     .filter(|(_, c)| !c.cancelled && c.due <= to)
                     .map(|(id, c)| (c.at, *id))

@@ -443,7 +443,7 @@ impl Driver {
             }
             Wait::For(d) => {
                 self.stats.enters += 1;
-                let ts = types::Timespec::from(d);
+                let ts = crate::sys::timespec(d);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args).map(drop)
             }

@@ -228,13 +228,26 @@ impl TcpStream {
     /// Connects with a deadline enforced by the kernel
     /// (`IORING_OP_LINK_TIMEOUT`); `TimedOut` when it passes.
     ///
+    /// A zero timeout gives up at once without trying (as
+    /// [`wait_for`](crate::wait_for) with a zero timeout does not start a
+    /// future; std's `connect_timeout` rejects a zero timeout as invalid
+    /// instead). A timeout of centuries, up to `Duration::MAX`, waits for
+    /// the connection as long as the kernel's own TCP retries do.
+    ///
     /// # Errors
     ///
-    /// As for [`TcpStream::connect`].
+    /// As for [`TcpStream::connect`]; `TimedOut` when the timeout passes.
     pub async fn connect_timeout(
         addr: impl ToSocketAddrs,
         timeout: Duration,
     ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            crate::runtime::current_driver()?;
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connect: a zero timeout passed before connecting",
+            ));
+        }
         Self::connect_inner(addr, Some(timeout)).await
     }
 

@@ -3,8 +3,13 @@
 //!
 //! The loop's only kernel timer is the timeout of its `io_uring_enter` wait
 //! for the nearest deadline (DESIGN.md decision 6). Deadlines are counted in
-//! whole microseconds since the wheel's origin, rounded *up* so a timer
-//! never fires early.
+//! whole microseconds on the wheel's own clock, rounded *up* so a timer
+//! never fires early. That clock reads [`ORIGIN_US`] (2^63) at the wheel's
+//! origin (the loop's creation), so it runs about 292,000 years either way:
+//! a deadline from before the loop existed keeps its place instead of
+//! rounding to the origin, and timers already past fire earliest deadline
+//! first like any others. Deadlines beyond that range saturate (in the
+//! past: they all count as that far back; in the future: they never come).
 //!
 //! # The wheel
 //!
@@ -37,6 +42,8 @@ const BITS: u32 = 6;
 const SLOTS: usize = 1 << BITS;
 const LEVELS: usize = 6;
 const MASK: u64 = SLOTS as u64 - 1;
+/// The wheel's clock at its origin, in µs: half its range lies before.
+const ORIGIN_US: u64 = 1 << 63;
 /// An emptied slot keeps its vector for reuse up to this capacity (in
 /// entries); a bigger one, grown by a burst, is freed, so the wheel's
 /// memory follows the timers armed now, not the largest burst it has seen.
@@ -60,7 +67,7 @@ enum Kind {
 
 struct Slot {
     seq: u64,
-    /// Microseconds since the origin.
+    /// On the wheel's clock (µs, `ORIGIN_US` at the origin).
     deadline: u64,
     kind: Kind,
 }
@@ -79,8 +86,10 @@ pub(crate) enum Fired {
 }
 
 pub(crate) struct Timers {
+    /// Where the wheel's clock reads `ORIGIN_US`.
     origin: Instant,
-    /// Every timer with a deadline before this (µs) has fired.
+    /// The wheel's time: every timer with a deadline before this (µs on
+    /// the wheel's clock) has fired.
     elapsed: u64,
     wheel: Box<[[Vec<Entry>; SLOTS]; LEVELS]>,
     /// Bit `s` of `occupied[L]`: level `L` slot `s` is non-empty.
@@ -110,6 +119,12 @@ fn shrink(entries: &mut Vec<Entry>) {
     }
 }
 
+/// `d` in whole µs, rounded up if `ceil`, saturating at `u64::MAX`.
+fn micros(d: Duration, ceil: bool) -> u64 {
+    let us = d.as_micros() + u128::from(ceil && d.subsec_nanos() % 1000 != 0);
+    u64::try_from(us).unwrap_or(u64::MAX)
+}
+
 /// The level a deadline `when` belongs to, seen from `elapsed`.
 fn level_for(elapsed: u64, when: u64) -> usize {
     let masked = (elapsed ^ when) | MASK;
@@ -121,7 +136,7 @@ impl Timers {
     pub(crate) fn new(origin: Instant) -> Timers {
         Timers {
             origin,
-            elapsed: 0,
+            elapsed: ORIGIN_US,
             wheel: Box::new(std::array::from_fn(|_| std::array::from_fn(|_| Vec::new()))),
             occupied: [0; LEVELS],
             overflow: BinaryHeap::new(),
@@ -132,20 +147,31 @@ impl Timers {
         }
     }
 
-    /// `t` in µs since the origin, rounded up (a deadline never fires early).
+    /// `t` on the wheel's clock, rounded up (a deadline never fires early),
+    /// saturating at both ends.
     fn micros_ceil(&self, t: Instant) -> u64 {
-        let d = t.saturating_duration_since(self.origin);
-        let us = d.as_micros() + u128::from(d.subsec_nanos() % 1000 != 0);
-        u64::try_from(us).unwrap_or(u64::MAX)
+        match t.checked_duration_since(self.origin) {
+            Some(ahead) => ORIGIN_US.saturating_add(micros(ahead, true)),
+            None => ORIGIN_US.saturating_sub(micros(self.origin.duration_since(t), false)),
+        }
     }
 
-    /// `t` in µs since the origin, rounded down.
+    /// `t` on the wheel's clock, rounded down, saturating at both ends.
     fn micros_floor(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.origin).as_micros()).unwrap_or(u64::MAX)
+        match t.checked_duration_since(self.origin) {
+            Some(ahead) => ORIGIN_US.saturating_add(micros(ahead, false)),
+            None => ORIGIN_US.saturating_sub(micros(self.origin.duration_since(t), true)),
+        }
     }
 
+    /// The instant the wheel's clock reads `us` (saturating).
     fn instant(&self, us: u64) -> Instant {
-        self.origin + Duration::from_micros(us)
+        if us >= ORIGIN_US {
+            crate::time::saturating_deadline(self.origin, Duration::from_micros(us - ORIGIN_US))
+        } else {
+            let back = Duration::from_micros(ORIGIN_US - us);
+            self.origin.checked_sub(back).unwrap_or(self.origin)
+        }
     }
 
     fn insert(&mut self, deadline: Instant, kind: Kind) -> TimerKey {
@@ -553,6 +579,44 @@ mod tests {
             cb.run_for_test();
         }
         assert_eq!(*order.borrow(), vec![0, 1, 2, 3, 4]);
+    }
+
+    /// Deadlines from before the wheel existed keep their order instead of
+    /// all rounding to the origin; the farthest instants either way
+    /// saturate without overflow, and a far-future one is never due.
+    #[test]
+    fn deadlines_before_the_origin_keep_their_order_and_extremes_saturate() {
+        let origin = Instant::now();
+        let mut t = Timers::new(origin);
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let year = Duration::from_secs(365 * 86_400);
+        let far_past = origin - Duration::from_secs(i64::MAX as u64 / 2);
+        let far_future = origin + Duration::from_secs(i64::MAX as u64 / 2);
+        for (id, at) in [
+            (3, origin - Duration::from_millis(1)),
+            (1, origin - year),
+            (4, origin),
+            (0, far_past),
+            (2, origin - Duration::from_micros(1500)),
+            (9, far_future),
+            (8, origin + year * 1000),
+        ] {
+            let order = order.clone();
+            t.insert_callback(
+                at,
+                Callback::new(Box::new(move || order.borrow_mut().push(id))),
+            );
+        }
+        assert!(t.next_deadline().unwrap() <= origin);
+        let (mut w, mut cbs) = (Vec::new(), Vec::new());
+        t.expire(origin + Duration::from_secs(3600), &mut w, &mut cbs);
+        for cb in cbs {
+            cb.run_for_test();
+        }
+        assert_eq!(*order.borrow(), vec![0, 1, 2, 3, 4]);
+        let next = t.next_deadline().expect("the far ones are still armed");
+        assert!(next > origin + year * 100, "{next:?}");
+        assert_eq!(t.len(), 2);
     }
 
     /// Found by the `timers` fuzz target

@@ -10,7 +10,9 @@ use io_uring::{opcode, squeue, types};
 use super::OpCode;
 use crate::driver::Completion;
 
-/// Completes with `ETIME` after `duration`, or `ECANCELED` if cancelled.
+/// Completes with `ETIME` after `duration` (saturated at the longest
+/// timeout ringloop hands the kernel, about 136 years), or `ECANCELED` if
+/// cancelled.
 #[derive(Debug)]
 pub(crate) struct Timeout {
     /// Boxed: the kernel reads it through a pointer (see `OpCode`).
@@ -20,7 +22,7 @@ pub(crate) struct Timeout {
 impl Timeout {
     pub(crate) fn new(duration: Duration) -> Timeout {
         Timeout {
-            ts: Box::new(types::Timespec::from(duration)),
+            ts: Box::new(crate::sys::timespec(duration)),
         }
     }
 }
@@ -46,7 +48,8 @@ unsafe impl OpCode for Timeout {
 }
 
 /// `IORING_OP_LINK_TIMEOUT` (io_uring_prep_link_timeout(3)): cancels the op
-/// it is linked to if that op has not finished within the duration.
+/// it is linked to if that op has not finished within the duration
+/// (saturated like [`Timeout`]'s).
 #[derive(Debug)]
 pub(crate) struct LinkTimeout {
     /// Boxed: the kernel reads it through a pointer.
@@ -56,7 +59,7 @@ pub(crate) struct LinkTimeout {
 impl LinkTimeout {
     pub(crate) fn new(duration: Duration) -> LinkTimeout {
         LinkTimeout {
-            ts: Box::new(types::Timespec::from(duration)),
+            ts: Box::new(crate::sys::timespec(duration)),
         }
     }
 }
