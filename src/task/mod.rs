@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 pub use error::JoinError;
+pub(crate) use report::default_handler;
 pub use report::{ExceptionContext, ExceptionKind};
 
 use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, PANICKED, TaskRef};
