@@ -12,8 +12,8 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use crate::runtime::with_current;
-use crate::task::ExceptionContext;
 use crate::task::sched::Callback;
+use crate::task::{CallbackId, ExceptionContext};
 
 /// The operation is not allowed in the promise's current state (asyncio's
 /// `InvalidStateError`): setting a result twice, or reading a pending one.
@@ -59,7 +59,7 @@ type PromiseCallback<T> = Box<dyn FnOnce(&Promise<T>)>;
 enum State<T> {
     Pending {
         waiters: Slab<Waker>,
-        callbacks: Vec<PromiseCallback<T>>,
+        callbacks: Vec<(CallbackId, PromiseCallback<T>)>,
     },
     Done(Result<T, PromiseError>),
 }
@@ -198,7 +198,7 @@ impl<T: 'static> Promise<T> {
         for (_, w) in waiters {
             w.wake();
         }
-        for cb in callbacks {
+        for (_, cb) in callbacks {
             self.schedule_callback(cb);
         }
         Ok(())
@@ -303,17 +303,53 @@ impl<T: 'static> Promise<T> {
             .unwrap_or_else(|| Err(not_set_yet()))
     }
 
-    /// Calls `f` soon after the promise is done, in the order added (F3);
-    /// scheduled at once if it is already done.
-    pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) {
+    /// Calls `f` soon after the promise is done, in the order added;
+    /// scheduled at once if it is already done. Returns the id that
+    /// [`remove_done_callback`](Promise::remove_done_callback) takes.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) -> CallbackId {
+        let id = CallbackId::next();
         let mut st = self.state.borrow_mut();
         match &mut *st {
-            State::Pending { callbacks, .. } => callbacks.push(Box::new(f)),
+            State::Pending { callbacks, .. } => callbacks.push((id, Box::new(f))),
             State::Done(_) => {
                 drop(st);
                 self.schedule_callback(Box::new(f));
             }
         }
+        id
+    }
+
+    /// Removes the done callback registered as `id`; returns how many
+    /// registrations went (1, or 0 if `id` is not one of this promise's
+    /// callbacks still waiting). asyncio's `remove_done_callback`, by id
+    /// rather than by function (see [`CallbackId`]). As in asyncio, a
+    /// callback already scheduled (the promise is done) can no longer be
+    /// removed and runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let p: ringloop::Promise<u32> = ringloop::Promise::new();
+    ///     let id = p.add_done_callback(|_| unreachable!("removed"));
+    ///     assert_eq!(p.remove_done_callback(id), 1);
+    ///     assert_eq!(p.remove_done_callback(id), 0);
+    ///     p.set_result(1).unwrap();
+    ///     ringloop::yield_now().await;
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        let removed = match &mut *self.state.borrow_mut() {
+            State::Pending { callbacks, .. } => callbacks
+                .iter()
+                .position(|(i, _)| *i == id)
+                .map(|at| callbacks.remove(at)),
+            State::Done(_) => None,
+        };
+        // Dropped outside the borrow: its captures' `Drop` may use this
+        // promise.
+        usize::from(removed.is_some())
     }
 }
 

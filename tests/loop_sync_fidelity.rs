@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 
 use ringloop::sync::{BoundedSemaphore, Semaphore};
 use ringloop::{
@@ -201,13 +201,15 @@ fn f6_a_pending_promise_a_result_a_cancellation_or_a_read_error_reports_nothing(
 #[test]
 fn f6_a_promise_outliving_its_loop_or_made_without_one_never_panics() {
     let (lp, reports) = recording_loop();
+    // Failed while the loop runs (in an `Option`: a future's output that is
+    // itself awaitable is a lint).
     let failed = |what: &'static str| async move {
         let p: Promise<u32> = Promise::new();
         p.set_error(what).unwrap();
-        p
+        Some(p)
     };
-    let survivor = lp.run_until_complete(failed("outlives the run")).unwrap();
-    let orphan = lp.run_until_complete(failed("outlives the loop")).unwrap();
+    let survivor = lp.run_until_complete(failed("outlives the run"));
+    let orphan = lp.run_until_complete(failed("outlives the loop"));
     // The loop is closed but alive: the report still goes to its handler.
     lp.close().unwrap();
     drop(survivor);
@@ -310,6 +312,106 @@ fn q4_a_manual_release_of_a_bounded_semaphore_also_hands_off() {
         late.await.unwrap();
         assert_eq!(*log.borrow(), [0, 1, 9]);
         assert_eq!(sem.available_permits(), 0);
+    })
+    .unwrap();
+}
+
+// ---------------------------------------------------------------- F7
+
+#[test]
+fn f7_a_removed_promise_callback_never_runs_and_removal_counts_registrations() {
+    ringloop::run(async {
+        let p: Promise<u32> = Promise::new();
+        let log = new_log();
+        let add = |i: u32| {
+            let log = log.clone();
+            p.add_done_callback(move |_| log.borrow_mut().push(i))
+        };
+        let (one, two, three) = (add(1), add(2), add(3));
+        assert_ne!(one, two);
+        assert_eq!(p.remove_done_callback(two), 1);
+        assert_eq!(p.remove_done_callback(two), 0, "already removed");
+        let other: Promise<u32> = Promise::new();
+        assert_eq!(other.remove_done_callback(three), 0, "not this promise's");
+        p.set_result(7).unwrap();
+        // Scheduled at completion: removing now is too late, as in asyncio.
+        assert_eq!(p.remove_done_callback(one), 0);
+        yield_until(|| log.borrow().len() == 2).await;
+        yield_now().await;
+        assert_eq!(*log.borrow(), [1, 3]);
+        // On a finished promise: scheduled at once, nothing to remove.
+        let late = add(4);
+        assert_eq!(p.remove_done_callback(late), 0);
+        yield_until(|| log.borrow().len() == 3).await;
+        assert_eq!(*log.borrow(), [1, 3, 4]);
+    })
+    .unwrap();
+}
+
+#[test]
+fn f7_a_removed_task_callback_never_runs_from_the_task_or_its_handle() {
+    ringloop::run(async {
+        let task = spawn(async { yield_now().await });
+        let log = new_log();
+        let add = |i: u32| {
+            let log = log.clone();
+            move |_: &ringloop::TaskHandle| log.borrow_mut().push(i)
+        };
+        let handle = task.handle();
+        let one = task.add_done_callback(add(1));
+        let two = handle.add_done_callback(add(2));
+        let three = task.add_done_callback(add(3));
+        assert_eq!(task.remove_done_callback(two), 1);
+        assert_eq!(handle.remove_done_callback(three), 1);
+        assert_eq!(handle.remove_done_callback(three), 0);
+        task.await.unwrap();
+        assert_eq!(handle.remove_done_callback(one), 0, "already scheduled");
+        yield_until(|| !log.borrow().is_empty()).await;
+        yield_now().await;
+        assert_eq!(*log.borrow(), [1]);
+    })
+    .unwrap();
+}
+
+#[test]
+fn f7_a_removed_callback_is_dropped_and_may_add_another_as_it_goes() {
+    ringloop::run(async {
+        let p: Promise<()> = Promise::new();
+        let ran = new_log();
+        // Dropping the removed callback registers a new one.
+        struct OnDrop(Option<Box<dyn FnOnce()>>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                if let Some(f) = self.0.take() {
+                    f();
+                }
+            }
+        }
+        let on_drop = OnDrop(Some(Box::new({
+            let (p, ran) = (p.clone(), ran.clone());
+            move || {
+                p.add_done_callback(move |_| ran.borrow_mut().push("added by a drop"));
+            }
+        })));
+        let id = p.add_done_callback(move |_| drop(on_drop));
+        assert_eq!(p.remove_done_callback(id), 1);
+        p.set_result(()).unwrap();
+        yield_until(|| !ran.borrow().is_empty()).await;
+        assert_eq!(*ran.borrow(), ["added by a drop"]);
+
+        let task = spawn(async { yield_now().await });
+        let ran2 = new_log();
+        let on_drop = OnDrop(Some(Box::new({
+            let (h, ran2) = (task.handle(), ran2.clone());
+            move || {
+                h.add_done_callback(move |_| ran2.borrow_mut().push("added by a drop"));
+            }
+        })));
+        let id = task.add_done_callback(move |_| drop(on_drop));
+        assert_eq!(task.remove_done_callback(id), 1);
+        task.await.unwrap();
+        yield_until(|| !ran2.borrow().is_empty()).await;
+        assert_eq!(*ran2.borrow(), ["added by a drop"]);
     })
     .unwrap();
 }

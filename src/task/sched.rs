@@ -31,7 +31,7 @@ use super::raw::{
 };
 use super::remote::{Pushed, RemoteQueue};
 use super::report::{ExceptionContext, Handler};
-use super::{Task, TaskHandle};
+use super::{CallbackId, Task, TaskHandle};
 use crate::sys::thread_token;
 
 /// A `call_soon`-style callback; cancellable until it runs.
@@ -510,7 +510,7 @@ impl Executor {
         }
         if let Some(cbs) = h.callbacks.take() {
             let handle = TaskHandle::from_raw(task.clone());
-            for cb in cbs.into_iter() {
+            for (_, cb) in cbs.into_iter() {
                 let handle = handle.clone();
                 self.call_soon(Callback::new(Box::new(move || cb(&handle))));
             }
@@ -533,7 +533,12 @@ impl Executor {
     }
 
     /// Adds a done callback, or schedules it at once if the task is done.
-    pub(crate) fn add_done_callback(&self, task: &TaskRef, cb: super::raw::DoneCallback) {
+    pub(crate) fn add_done_callback(
+        &self,
+        task: &TaskRef,
+        id: CallbackId,
+        cb: super::raw::DoneCallback,
+    ) {
         let h = task.header();
         if h.has(COMPLETE) {
             let handle = TaskHandle::from_raw(task.clone());
@@ -541,8 +546,22 @@ impl Executor {
             return;
         }
         let mut v = h.callbacks.take().unwrap_or_default();
-        v.push(cb);
+        v.push((id, cb));
         h.callbacks.set(Some(v));
+    }
+
+    /// Removes the done callback `id` if it still waits for the task to
+    /// finish; returns how many went (0 or 1).
+    pub(crate) fn remove_done_callback(&self, task: &TaskRef, id: CallbackId) -> usize {
+        let h = task.header();
+        let Some(mut v) = h.callbacks.take() else {
+            return 0;
+        };
+        let removed = v.iter().position(|(i, _)| *i == id).map(|at| v.remove(at));
+        h.callbacks.set(Some(v));
+        // Dropped last, with the list back in place: its captures' `Drop`
+        // may add or remove callbacks of this task.
+        usize::from(removed.is_some())
     }
 
     /// The task being polled, if any.
