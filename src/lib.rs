@@ -86,5 +86,5 @@ pub use runtime::{
     RuntimeError, all_tasks, current_task, ring_stats, run, run_coroutine_threadsafe, spawn,
     spawn_named,
 };
-pub use task::{ExceptionContext, ExceptionKind, JoinError, Task, TaskHandle};
+pub use task::{CallbackId, ExceptionContext, ExceptionKind, JoinError, Task, TaskHandle};
 pub use time::{interval, sleep, sleep_until, yield_now};

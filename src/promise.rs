@@ -1,9 +1,10 @@
 //! [`Promise`]: asyncio's `Future`, a result set by hand and awaited by many.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -12,6 +13,7 @@ use slab::Slab;
 
 use crate::runtime::with_current;
 use crate::task::sched::Callback;
+use crate::task::{CallbackId, ExceptionContext};
 
 /// The operation is not allowed in the promise's current state (asyncio's
 /// `InvalidStateError`): setting a result twice, or reading a pending one.
@@ -57,18 +59,31 @@ type PromiseCallback<T> = Box<dyn FnOnce(&Promise<T>)>;
 enum State<T> {
     Pending {
         waiters: Slab<Waker>,
-        callbacks: Vec<PromiseCallback<T>>,
+        callbacks: Vec<(CallbackId, PromiseCallback<T>)>,
     },
     Done(Result<T, PromiseError>),
 }
 
 /// A value that will be set later, awaited by any number of tasks
-/// (asyncio's `Future`, SEMANTICS F1–F5).
+/// (asyncio's `Future`).
 ///
 /// Clones are handles to the same promise. Awaiting a handle gives a clone
 /// of the result, so `T: Clone`. Dropping one awaiter does not cancel the
 /// promise for the others (a deliberate difference from asyncio); call
 /// [`Promise::cancel`] to cancel it for everyone.
+///
+/// An error nobody retrieved is reported, as asyncio's "Future exception
+/// was never retrieved": when the last handle to a promise that failed
+/// ([`Promise::set_error`]) goes away and no handle ever read the error,
+/// the loop's exception handler (see
+/// [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler))
+/// gets one [`ExceptionKind::NeverRetrieved`](crate::ExceptionKind::NeverRetrieved)
+/// report. Reading means what it does in asyncio: a [`Promise::result`] or
+/// [`Promise::exception`] call after the promise is done, or an `.await`
+/// that completes. A result, a cancellation or a pending promise is never
+/// reported. The report goes to the loop that was running when the error
+/// was set (even if it was closed since), else to the loop running where
+/// the promise is dropped, else to standard error.
 ///
 /// # Examples
 ///
@@ -87,9 +102,53 @@ enum State<T> {
 /// .unwrap();
 /// ```
 pub struct Promise<T> {
-    state: Rc<RefCell<State<T>>>,
+    state: Rc<Shared<T>>,
     /// This handle's slot among the waiters, while it awaits.
     waiter: Option<usize>,
+}
+
+/// The state every handle shares, and what the report of an error nobody
+/// retrieved needs.
+struct Shared<T> {
+    state: RefCell<State<T>>,
+    /// A handle read the finished state (see [`Shared::read`]).
+    retrieved: Cell<bool>,
+    /// The loop running when the error was set.
+    loop_id: Cell<Option<u64>>,
+}
+
+impl<T> Shared<T> {
+    /// The finished state, marked as retrieved; `None` while pending.
+    fn read<R>(&self, f: impl FnOnce(&Result<T, PromiseError>) -> R) -> Option<R> {
+        match &*self.state.borrow() {
+            State::Done(r) => {
+                self.retrieved.set(true);
+                Some(f(r))
+            }
+            State::Pending { .. } => None,
+        }
+    }
+}
+
+/// `promise.state.borrow()` reaches the state itself.
+impl<T> Deref for Shared<T> {
+    type Target = RefCell<State<T>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        if self.retrieved.get() {
+            return;
+        }
+        if let State::Done(Err(PromiseError::Failed(e))) = self.state.get_mut() {
+            let ctx = ExceptionContext::future_never_retrieved(&**e);
+            crate::runtime::report_exception(self.loop_id.get(), &ctx);
+        }
+    }
 }
 
 impl<T: 'static> Default for Promise<T> {
@@ -111,10 +170,14 @@ impl<T: 'static> Promise<T> {
     /// A pending promise.
     pub fn new() -> Promise<T> {
         Promise {
-            state: Rc::new(RefCell::new(State::Pending {
-                waiters: Slab::new(),
-                callbacks: Vec::new(),
-            })),
+            state: Rc::new(Shared {
+                state: RefCell::new(State::Pending {
+                    waiters: Slab::new(),
+                    callbacks: Vec::new(),
+                }),
+                retrieved: Cell::new(false),
+                loop_id: Cell::new(None),
+            }),
             waiter: None,
         }
     }
@@ -135,7 +198,7 @@ impl<T: 'static> Promise<T> {
         for (_, w) in waiters {
             w.wake();
         }
-        for cb in callbacks {
+        for (_, cb) in callbacks {
             self.schedule_callback(cb);
         }
         Ok(())
@@ -172,7 +235,10 @@ impl<T: 'static> Promise<T> {
     /// [`InvalidStateError`] if it is already done.
     pub fn set_error(&self, error: impl Into<Box<dyn Error>>) -> Result<(), InvalidStateError> {
         let e: Box<dyn Error> = error.into();
-        self.finish(Err(PromiseError::Failed(Rc::from(e))))
+        self.finish(Err(PromiseError::Failed(Rc::from(e))))?;
+        // Where a report of the error, if nobody reads it, will go.
+        self.state.loop_id.set(crate::runtime::current_loop_id());
+        Ok(())
     }
 
     /// Cancels the promise for every awaiter. Returns false if it was
@@ -194,7 +260,8 @@ impl<T: 'static> Promise<T> {
         )
     }
 
-    /// The result, if done (F2).
+    /// The result, if done. Reading an error this way retrieves it (no
+    /// "never retrieved" report).
     ///
     /// # Errors
     ///
@@ -204,26 +271,92 @@ impl<T: 'static> Promise<T> {
     where
         T: Clone,
     {
-        match &*self.state.borrow() {
-            State::Done(r) => r.clone(),
-            State::Pending { .. } => Err(PromiseError::InvalidState(InvalidStateError {
-                what: "invalid state: the promise's result is not set yet",
-            })),
-        }
+        self.state
+            .read(Result::clone)
+            .unwrap_or_else(|| Err(not_set_yet()))
     }
 
-    /// Calls `f` soon after the promise is done, in the order added (F3);
-    /// scheduled at once if it is already done.
-    pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) {
+    /// The error the promise failed with, `None` if it has a result
+    /// (asyncio's `exception()`); needs no `T: Clone`. Retrieves the error
+    /// (no "never retrieved" report).
+    ///
+    /// # Errors
+    ///
+    /// [`PromiseError::InvalidState`] while pending, [`PromiseError::Cancelled`]
+    /// if cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p: ringloop::Promise<u32> = ringloop::Promise::new();
+    /// assert!(p.exception().is_err()); // pending
+    /// p.set_error("no luck").unwrap();
+    /// assert_eq!(p.exception().unwrap().unwrap().to_string(), "no luck");
+    /// ```
+    pub fn exception(&self) -> Result<Option<Rc<dyn Error>>, PromiseError> {
+        self.state
+            .read(|r| match r {
+                Ok(_) => Ok(None),
+                Err(PromiseError::Failed(e)) => Ok(Some(e.clone())),
+                Err(e) => Err(e.clone()),
+            })
+            .unwrap_or_else(|| Err(not_set_yet()))
+    }
+
+    /// Calls `f` soon after the promise is done, in the order added;
+    /// scheduled at once if it is already done. Returns the id that
+    /// [`remove_done_callback`](Promise::remove_done_callback) takes.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) -> CallbackId {
+        let id = CallbackId::next();
         let mut st = self.state.borrow_mut();
         match &mut *st {
-            State::Pending { callbacks, .. } => callbacks.push(Box::new(f)),
+            State::Pending { callbacks, .. } => callbacks.push((id, Box::new(f))),
             State::Done(_) => {
                 drop(st);
                 self.schedule_callback(Box::new(f));
             }
         }
+        id
     }
+
+    /// Removes the done callback registered as `id`; returns how many
+    /// registrations went (1, or 0 if `id` is not one of this promise's
+    /// callbacks still waiting). asyncio's `remove_done_callback`, by id
+    /// rather than by function (see [`CallbackId`]). As in asyncio, a
+    /// callback already scheduled (the promise is done) can no longer be
+    /// removed and runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let p: ringloop::Promise<u32> = ringloop::Promise::new();
+    ///     let id = p.add_done_callback(|_| unreachable!("removed"));
+    ///     assert_eq!(p.remove_done_callback(id), 1);
+    ///     assert_eq!(p.remove_done_callback(id), 0);
+    ///     p.set_result(1).unwrap();
+    ///     ringloop::yield_now().await;
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        let removed = match &mut *self.state.borrow_mut() {
+            State::Pending { callbacks, .. } => callbacks
+                .iter()
+                .position(|(i, _)| *i == id)
+                .map(|at| callbacks.remove(at)),
+            State::Done(_) => None,
+        };
+        // Dropped outside the borrow: its captures' `Drop` may use this
+        // promise.
+        usize::from(removed.is_some())
+    }
+}
+
+fn not_set_yet() -> PromiseError {
+    PromiseError::InvalidState(InvalidStateError {
+        what: "invalid state: the promise's result is not set yet",
+    })
 }
 
 impl<T: Clone> Future for Promise<T> {
@@ -236,6 +369,7 @@ impl<T: Clone> Future for Promise<T> {
             State::Done(r) => {
                 let r = r.clone();
                 drop(st);
+                this.state.retrieved.set(true);
                 this.waiter = None;
                 Poll::Ready(r)
             }

@@ -48,6 +48,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Local>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
+/// The id of the loop running on this thread, if any (also while the
+/// thread's locals are being destroyed: then none).
+pub(crate) fn current_id() -> Option<u64> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok()?.as_ref().map(|l| l.id))
+        .ok()
+        .flatten()
+}
+
 /// Makes `local` the running loop until dropped (restoring none).
 pub(crate) struct Running {
     local: Rc<Local>,

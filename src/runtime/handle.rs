@@ -159,8 +159,11 @@ impl Handle {
     /// caller a lock and no syscall. Called on the loop's own thread it is
     /// [`call_soon`](Handle::call_soon): same FIFO queue.
     ///
-    /// Callbacks run in the order each thread queued them. A panic in `f` is
-    /// reported to the loop's exception handler.
+    /// One FIFO whichever thread fills it: callbacks run in the order they
+    /// were queued, and a `call_soon_threadsafe` that happens-before a
+    /// [`call_soon`](Handle::call_soon) on the loop's thread (or any other
+    /// work the loop's thread makes ready) runs before it, as in asyncio.
+    /// A panic in `f` is reported to the loop's exception handler.
     ///
     /// # Errors
     ///

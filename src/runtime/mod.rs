@@ -722,6 +722,25 @@ where
     handle.spawn(future)
 }
 
+/// The id of the loop running on this thread, if any.
+pub(crate) fn current_loop_id() -> Option<u64> {
+    context::current_id()
+}
+
+/// Sends `ctx` to the exception handler of loop `loop_id` if it is still
+/// alive on this thread (closed or not), else to the running loop's, else
+/// to the default handler (standard error). Never panics for the lack of a
+/// loop: usable from any `Drop`.
+pub(crate) fn report_exception(loop_id: Option<u64>, ctx: &ExceptionContext) {
+    let report_to = |id| context::with_loop(id, |l| l.exec.report(ctx));
+    let reported = loop_id
+        .and_then(report_to)
+        .or_else(|| context::current_id().and_then(report_to));
+    if reported.is_none() {
+        crate::task::default_handler(ctx);
+    }
+}
+
 /// The driver of the loop running on this thread (for sockets and files).
 pub(crate) fn current_driver() -> io::Result<Rc<RefCell<Driver>>> {
     context::with_current(|l| l.driver.clone()).ok_or_else(|| {

@@ -8,16 +8,18 @@ use std::rc::Rc;
 use super::error::{ReleaseError, TryAcquireError};
 use super::permits::{self, Permits};
 
-/// A counter of permits for tasks of one loop (asyncio's `Semaphore`,
-/// SEMANTICS Q3).
+/// A counter of permits for tasks of one loop (asyncio's `Semaphore`).
 ///
 /// [`acquire`](Semaphore::acquire) waits until a permit is free and returns
 /// a [`SemaphorePermit`] that gives it back when dropped;
 /// [`SemaphorePermit::forget`] keeps it taken and [`release`](Semaphore::release)
 /// adds one by hand, asyncio style. Waiting tasks are served in FIFO order: a
-/// released permit goes straight to the first waiter. Dropping a waiting
-/// `acquire()` future takes it out of the queue and passes on a permit it
-/// had been handed (Q2: a cancelled `acquire` never leaks a permit).
+/// released permit goes straight to the first waiter, and nobody barges: a
+/// task that releases and at once acquires again queues behind the waiter
+/// it handed its permit to, and `try_acquire` fails while anyone waits.
+/// Dropping a waiting `acquire()` future takes it out of the queue and
+/// passes on a permit it had been handed: a cancelled `acquire` never
+/// leaks a permit.
 ///
 /// A cheap handle: clones share the same semaphore. `!Send`.
 ///
@@ -165,7 +167,8 @@ impl fmt::Debug for Semaphore {
 }
 
 /// A [`Semaphore`] that refuses to be released more times than it was
-/// acquired (asyncio's `BoundedSemaphore`, SEMANTICS Q3).
+/// acquired (asyncio's `BoundedSemaphore`). FIFO with no barging, as
+/// [`Semaphore`].
 ///
 /// # Examples
 ///

@@ -19,9 +19,11 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 pub use error::JoinError;
+pub(crate) use report::default_handler;
 pub use report::{ExceptionContext, ExceptionKind};
 
 use raw::{CANCELLED, COMPLETE, HANDLE, OUTPUT_TAKEN, PANICKED, TaskRef};
@@ -31,6 +33,39 @@ use sched::Executor;
 /// its loop's thread while the loop is alive.
 fn executor_of(task: &TaskRef) -> Option<Rc<Executor>> {
     task.header().sched.executor()
+}
+
+/// Names one registration of a done callback, to remove it again
+/// ([`Task::remove_done_callback`], [`Promise::remove_done_callback`]).
+///
+/// asyncio's `remove_done_callback(fn)` finds callbacks by equality, which
+/// Rust closures lack: ringloop's `add_done_callback` returns this id
+/// instead, unique in the process, and removing by id removes that one
+/// registration. Ignoring the id is fine: the callback just cannot be
+/// removed.
+///
+/// [`Promise::remove_done_callback`]: crate::Promise::remove_done_callback
+///
+/// # Examples
+///
+/// ```
+/// ringloop::run(async {
+///     let task = ringloop::spawn(async {});
+///     let id = task.add_done_callback(|_| unreachable!("removed"));
+///     assert_eq!(task.remove_done_callback(id), 1);
+///     task.await.unwrap();
+/// })
+/// .unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+impl CallbackId {
+    /// A fresh id, never handed out before in this process.
+    pub(crate) fn next() -> CallbackId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        CallbackId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// A handle to a spawned task: await it for its output.
@@ -108,9 +143,20 @@ impl<T> Task<T> {
 
     /// Calls `f` soon (not inline) after the task finishes; callbacks run in
     /// the order they were added, and one added to a finished task is
-    /// scheduled at once.
-    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) {
-        TaskHandle::add_done_callback_raw(self.raw(), Box::new(f));
+    /// scheduled at once. Returns the id that
+    /// [`remove_done_callback`](Task::remove_done_callback) takes.
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) -> CallbackId {
+        TaskHandle::add_done_callback_raw(self.raw(), Box::new(f))
+    }
+
+    /// Removes the done callback registered as `id`; returns how many
+    /// registrations went (1, or 0 if `id` is not one of this task's
+    /// callbacks still waiting). asyncio's `remove_done_callback`, by id
+    /// rather than by function (see [`CallbackId`]). As in asyncio, a
+    /// callback already scheduled (the task finished) can no longer be
+    /// removed and runs.
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        TaskHandle::remove_done_callback_raw(self.raw(), id)
     }
 
     /// Lets the task run to completion with nobody awaiting it. A panic in
@@ -236,9 +282,18 @@ impl TaskHandle {
         }
     }
 
-    fn add_done_callback_raw(raw: &TaskRef, cb: raw::DoneCallback) {
+    fn add_done_callback_raw(raw: &TaskRef, cb: raw::DoneCallback) -> CallbackId {
+        let id = CallbackId::next();
         if let Some(exec) = executor_of(raw) {
-            exec.add_done_callback(raw, cb);
+            exec.add_done_callback(raw, id, cb);
+        }
+        id
+    }
+
+    fn remove_done_callback_raw(raw: &TaskRef, id: CallbackId) -> usize {
+        match executor_of(raw) {
+            Some(exec) => exec.remove_done_callback(raw, id),
+            None => 0,
         }
     }
 
@@ -275,8 +330,13 @@ impl TaskHandle {
     }
 
     /// See [`Task::add_done_callback`].
-    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) {
-        Self::add_done_callback_raw(&self.raw, Box::new(f));
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskHandle) + 'static) -> CallbackId {
+        Self::add_done_callback_raw(&self.raw, Box::new(f))
+    }
+
+    /// See [`Task::remove_done_callback`].
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        Self::remove_done_callback_raw(&self.raw, id)
     }
 }
 

@@ -54,6 +54,9 @@ pub(crate) const PANICKED: u8 = 1 << 7;
 /// A done callback, given the finished task.
 pub(crate) type DoneCallback = Box<dyn FnOnce(&super::TaskHandle)>;
 
+/// A task's done callbacks, each with the id that can remove it.
+pub(crate) type DoneCallbacks = Vec<(super::CallbackId, DoneCallback)>;
+
 /// What running a task did.
 pub(crate) enum Outcome {
     Pending,
@@ -90,11 +93,9 @@ pub(crate) struct Header {
     pub(crate) number: u64,
     pub(crate) name: Cell<Option<Box<str>>>,
     pub(crate) join_waker: Cell<Option<Waker>>,
-    #[expect(
-        clippy::box_collection,
-        reason = "8 bytes in every task header instead of 24; most tasks have no callbacks"
-    )]
-    pub(crate) callbacks: Cell<Option<Box<Vec<DoneCallback>>>>,
+    /// Boxed: 8 bytes in every task header instead of 24; most tasks have
+    /// no callbacks.
+    pub(crate) callbacks: Cell<Option<Box<DoneCallbacks>>>,
 }
 
 enum Stage<F: Future> {

@@ -62,6 +62,14 @@ impl<T> RemoteQueue<T> {
         }
     }
 
+    /// Owner: whether something was pushed since the last drain. A plain
+    /// load: a push that happens-before this call is seen (the owner is the
+    /// only one that clears the flag, when it drains), so the owner can
+    /// drain before queueing work of its own and keep one FIFO order.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Owner: marks itself parked. False (and not parked) if work is
     /// already pending, in which case the owner must not block.
     pub(crate) fn park(&self) -> bool {
@@ -208,6 +216,35 @@ mod loom_tests {
     #[test]
     fn loom_remote_two_producers_no_lost_wakeup() {
         handshake(2, 1);
+    }
+
+    /// A push that happens-before the owner's check (here: the producer
+    /// publishes a flag after pushing, and the owner saw the flag) is seen
+    /// by `has_pending`, and the drain that follows gets the item: what
+    /// the loop relies on to queue its own `call_soon` after it.
+    #[test]
+    fn loom_remote_push_seen_by_a_later_owner_check() {
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        loom::model(|| {
+            let q = Arc::new(RemoteQueue::new());
+            let published = Arc::new(AtomicBool::new(false));
+            let producer = thread::spawn({
+                let (q, published) = (q.clone(), published.clone());
+                move || {
+                    q.push(1usize).unwrap();
+                    published.store(true, Ordering::Release);
+                }
+            });
+            let mut got = Vec::new();
+            if published.load(Ordering::Acquire) {
+                assert!(q.has_pending());
+                got = q.drain();
+                assert_eq!(got, [1]);
+            }
+            producer.join().unwrap();
+            got.extend(q.drain());
+            assert_eq!(got, [1]);
+        });
     }
 
     /// `close` racing `push` (after a drain): the item is drained, taken by

@@ -18,6 +18,7 @@ pub struct ExceptionContext {
     message: String,
     task: Option<String>,
     panic: Option<String>,
+    error: Option<String>,
 }
 
 /// The kind of event reported to the exception handler.
@@ -25,7 +26,8 @@ pub struct ExceptionContext {
 #[non_exhaustive]
 pub enum ExceptionKind {
     /// A task panicked and nobody awaited it (asyncio: "Task exception was
-    /// never retrieved").
+    /// never retrieved"), or a promise failed and nobody read its error
+    /// (asyncio: "Future exception was never retrieved").
     NeverRetrieved,
     /// A callback (`call_soon`, `call_later`, a done callback) panicked.
     CallbackPanicked,
@@ -44,6 +46,17 @@ impl ExceptionContext {
             message: "Task exception was never retrieved".to_owned(),
             task: Some(task),
             panic: Some(describe(payload.as_ref())),
+            error: None,
+        }
+    }
+
+    pub(crate) fn future_never_retrieved(error: &dyn std::error::Error) -> Self {
+        ExceptionContext {
+            kind: ExceptionKind::NeverRetrieved,
+            message: "Future exception was never retrieved".to_owned(),
+            task: None,
+            panic: None,
+            error: Some(error.to_string()),
         }
     }
 
@@ -53,6 +66,7 @@ impl ExceptionContext {
             message: "Exception in callback".to_owned(),
             task: None,
             panic: Some(describe(payload.as_ref())),
+            error: None,
         }
     }
 
@@ -62,6 +76,7 @@ impl ExceptionContext {
             message: format!("Executing {task} took {:.3} seconds", took.as_secs_f64()),
             task: Some(task),
             panic: None,
+            error: None,
         }
     }
 
@@ -93,6 +108,11 @@ impl ExceptionContext {
     pub fn panic_message(&self) -> Option<&str> {
         self.panic.as_deref()
     }
+
+    /// The error's message, if an error (of a promise) is concerned.
+    pub fn error_message(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
 }
 
 fn describe(p: &(dyn Any + Send)) -> String {
@@ -109,6 +129,9 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(p) = &self.panic {
             write!(f, "\npanic: {p}")?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, "\nerror: {e}")?;
         }
         Ok(())
     }

@@ -5,6 +5,12 @@
 //! ready (asyncio's single ready deque). Wakes on the owner thread push
 //! straight onto it; wakes on other threads push onto [`Scheduler`]'s remote
 //! queue and write the loop's eventfd only if the loop is parked.
+//!
+//! The two queues make one FIFO: before the owner thread pushes onto the
+//! ready queue, it moves whatever other threads queued meanwhile ahead of
+//! its own item (one relaxed load when they queued nothing). So work queued
+//! by another thread before (happens-before) a push on the loop's thread
+//! runs first, as with asyncio's single deque.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -25,7 +31,7 @@ use super::raw::{
 };
 use super::remote::{Pushed, RemoteQueue};
 use super::report::{ExceptionContext, Handler};
-use super::{Task, TaskHandle};
+use super::{CallbackId, Task, TaskHandle};
 use crate::sys::thread_token;
 
 /// A `call_soon`-style callback; cancellable until it runs.
@@ -280,7 +286,10 @@ impl Executor {
     }
 
     pub(crate) fn set_handler(&self, handler: Option<Handler>) {
-        *self.handler.borrow_mut() = handler;
+        // The old handler is dropped outside the borrow: what it owns (a
+        // promise whose error nobody read) may report to this very loop.
+        let old = self.handler.replace(handler);
+        drop(old);
     }
 
     /// Sends `ctx` to the exception handler (or the default one).
@@ -308,48 +317,70 @@ impl Executor {
         task.header()
             .registry_key
             .set(u32::try_from(key).expect("more than 4 billion live tasks"));
-        self.ready
-            .borrow_mut()
-            .push_back(Runnable::Task(task.clone()));
+        self.push_ready(Runnable::Task(task.clone()));
         Task::from_raw(task)
+    }
+
+    /// Appends `item` to the ready queue, after whatever other threads
+    /// queued before (see the module docs). Owner thread.
+    #[inline]
+    fn push_ready(&self, item: Runnable) {
+        if self.sched.remote.has_pending() {
+            self.drain_remote();
+        }
+        self.ready.borrow_mut().push_back(item);
     }
 
     /// Queues `task` unless it is queued already or complete. Owner thread.
     pub(crate) fn schedule(&self, task: TaskRef) {
+        if Self::mark_scheduled(&task) {
+            self.push_ready(Runnable::Task(task));
+        }
+    }
+
+    /// Marks `task` queued; false if it is queued already or complete.
+    fn mark_scheduled(task: &TaskRef) -> bool {
         let h = task.header();
         if h.has(SCHEDULED | COMPLETE) {
-            return;
+            return false;
         }
         h.set(SCHEDULED);
-        self.ready.borrow_mut().push_back(Runnable::Task(task));
+        true
     }
 
     pub(crate) fn schedule_main(&self) {
         if !self.main_queued.replace(true) {
-            self.ready.borrow_mut().push_back(Runnable::Main);
+            self.push_ready(Runnable::Main);
         }
     }
 
     pub(crate) fn call_soon(&self, cb: Rc<Callback>) {
-        self.ready.borrow_mut().push_back(Runnable::Callback(cb));
+        self.push_ready(Runnable::Callback(cb));
     }
 
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.borrow().is_empty()
     }
 
-    /// Moves work queued by other threads onto the ready queue.
+    /// Moves work queued by other threads onto the ready queue, in the
+    /// order it was queued.
     pub(crate) fn drain_remote(&self) {
         // Out of the cell while the items are handled; put back emptied, so
         // its capacity serves the next drain.
         let mut items = self.remote_scratch.take();
         self.sched.remote.drain_into(&mut items);
         for item in items.drain(..) {
-            match item {
-                Remote::Task(t) => self.schedule(t),
-                Remote::Main => self.schedule_main(),
-                Remote::Callback(f) => self.call_soon(Callback::new(f)),
-            }
+            // Straight onto the queue (not `push_ready`, which would drain
+            // again, ahead of the rest of this batch).
+            let item = match item {
+                Remote::Task(t) if Self::mark_scheduled(&t) => Runnable::Task(t),
+                // Queued already or complete: just released.
+                Remote::Task(_) => continue,
+                Remote::Main if !self.main_queued.replace(true) => Runnable::Main,
+                Remote::Main => continue,
+                Remote::Callback(f) => Runnable::Callback(Callback::new(f)),
+            };
+            self.ready.borrow_mut().push_back(item);
         }
         self.remote_scratch.set(items);
     }
@@ -479,7 +510,7 @@ impl Executor {
         }
         if let Some(cbs) = h.callbacks.take() {
             let handle = TaskHandle::from_raw(task.clone());
-            for cb in cbs.into_iter() {
+            for (_, cb) in cbs.into_iter() {
                 let handle = handle.clone();
                 self.call_soon(Callback::new(Box::new(move || cb(&handle))));
             }
@@ -502,7 +533,12 @@ impl Executor {
     }
 
     /// Adds a done callback, or schedules it at once if the task is done.
-    pub(crate) fn add_done_callback(&self, task: &TaskRef, cb: super::raw::DoneCallback) {
+    pub(crate) fn add_done_callback(
+        &self,
+        task: &TaskRef,
+        id: CallbackId,
+        cb: super::raw::DoneCallback,
+    ) {
         let h = task.header();
         if h.has(COMPLETE) {
             let handle = TaskHandle::from_raw(task.clone());
@@ -510,8 +546,22 @@ impl Executor {
             return;
         }
         let mut v = h.callbacks.take().unwrap_or_default();
-        v.push(cb);
+        v.push((id, cb));
         h.callbacks.set(Some(v));
+    }
+
+    /// Removes the done callback `id` if it still waits for the task to
+    /// finish; returns how many went (0 or 1).
+    pub(crate) fn remove_done_callback(&self, task: &TaskRef, id: CallbackId) -> usize {
+        let h = task.header();
+        let Some(mut v) = h.callbacks.take() else {
+            return 0;
+        };
+        let removed = v.iter().position(|(i, _)| *i == id).map(|at| v.remove(at));
+        h.callbacks.set(Some(v));
+        // Dropped last, with the list back in place: its captures' `Drop`
+        // may add or remove callbacks of this task.
+        usize::from(removed.is_some())
     }
 
     /// The task being polled, if any.
