@@ -18,14 +18,23 @@ async fn handle(mut reader: StreamReader, writer: StreamWriter) {
         match reader.readline().await {
             Ok(line) if line.is_empty() => break, // EOF
             Ok(line) => {
-                writer.write(&line);
+                if let Err(e) = writer.write(&line) {
+                    println!("client went away: {e}");
+                    return;
+                }
                 if let Err(e) = writer.drain().await {
                     println!("client went away: {e}");
                     return;
                 }
             }
             Err(StreamError::LimitOverrun(e)) => {
-                writer.write(format!("line too long ({e})\n").as_bytes());
+                // The oversized line was dropped; say so and go on.
+                if writer
+                    .write(format!("line too long: {e}\n").as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
             }
             Err(e) => {
                 println!("read failed: {e}");

@@ -297,6 +297,29 @@ pub(crate) fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Re
     Ok(value)
 }
 
+/// `recv(2)` of one byte with `MSG_PEEK | MSG_DONTWAIT`: what the next
+/// read would see, without taking it or waiting. `Ok(0)`: end of stream;
+/// `Ok(1)`: data; `WouldBlock`: nothing yet; else the socket's pending
+/// error (which the kernel then clears, as a read would).
+pub(crate) fn peek_byte(fd: &impl AsRawFd) -> io::Result<usize> {
+    let mut byte = 0u8;
+    // SAFETY: the pointer and length describe `byte`, writable for the
+    // call's duration.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// `getsockname(2)`.
 pub(crate) fn local_addr(fd: &impl AsRawFd) -> io::Result<RawAddr> {
     let mut raw = RawAddr::empty();

@@ -1,4 +1,5 @@
-//! asyncio streams (SEMANTICS ST1–ST5).
+//! asyncio streams: readline, readuntil, readexactly, drain, close,
+//! start_server and open_connection.
 
 use std::time::Duration;
 
@@ -108,14 +109,14 @@ fn st4_drain_applies_back_pressure_at_the_high_water_mark() {
         let (peer, _) = listener.accept().await.unwrap();
         w.set_write_buffer_limits(64 * 1024, 16 * 1024);
         // Below the high-water mark, drain returns at once.
-        w.write(&[1u8; 1000]);
+        w.write(&[1u8; 1000]).unwrap();
         ringloop::wait_for(w.drain(), Some(Duration::from_millis(500)))
             .await
             .expect("below the high-water mark drain does not wait")
             .unwrap();
         // Far more than the socket buffers: drain must wait for the reader.
         let big = vec![7u8; 32 * 1024 * 1024];
-        w.write(&big);
+        w.write(&big).unwrap();
         assert!(w.buffer_size() > 64 * 1024);
         let r = ringloop::wait_for(w.drain(), Some(Duration::from_millis(100))).await;
         assert!(r.is_err(), "drain returned while the peer was not reading");
@@ -146,10 +147,11 @@ fn st4_close_flushes_then_wait_closed_and_the_peer_sees_eof() {
         let addr = listener.local_addr().unwrap();
         let (_r, w) = open_connection(addr).await.unwrap();
         let (peer, _) = listener.accept().await.unwrap();
-        w.write(b"last words");
+        w.write(b"last words").unwrap();
         w.close();
         assert!(w.is_closing());
-        w.write(b" ignored after close");
+        let e = w.write(b" refused after close").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
         w.wait_closed().await.unwrap();
         let (res, buf) = peer.read_exact(Vec::with_capacity(10)).await;
         res.unwrap();
@@ -171,7 +173,7 @@ fn st5_start_server_runs_each_connection_in_its_own_task() {
                     if line.is_empty() {
                         break;
                     }
-                    w.write(&line.to_ascii_uppercase());
+                    w.write(&line.to_ascii_uppercase()).unwrap();
                     w.drain().await.unwrap();
                 }
             },
@@ -183,10 +185,10 @@ fn st5_start_server_runs_each_connection_in_its_own_task() {
         // not hold up the other (one task per connection).
         let (mut r1, w1) = open_connection(addr).await.unwrap();
         let (mut r2, w2) = open_connection(addr).await.unwrap();
-        w1.write(b"first ");
-        w2.write(b"second\n");
+        w1.write(b"first ").unwrap();
+        w2.write(b"second\n").unwrap();
         assert_eq!(r2.readline().await.unwrap(), b"SECOND\n");
-        w1.write(b"line\n");
+        w1.write(b"line\n").unwrap();
         assert_eq!(r1.readline().await.unwrap(), b"FIRST LINE\n");
         drop((w1, w2));
     })

@@ -88,6 +88,12 @@ impl Kept {
     pub(crate) fn len(&self) -> usize {
         self.unread.borrow().len()
     }
+
+    /// Abandoned reads still in the kernel: until they land, what the fd
+    /// holds next is not known.
+    pub(crate) fn reads_in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
 }
 
 /// Frees an emptied buffer's storage beyond a small reserve, so a socket

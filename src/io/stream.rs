@@ -1,18 +1,20 @@
 //! asyncio streams: [`open_connection`], [`start_server`], [`StreamReader`],
-//! [`StreamWriter`] (SEMANTICS ST1–ST5).
+//! [`StreamWriter`].
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use crate::net::socket::Socket;
 use crate::net::{TcpListener, TcpStream};
 use crate::task::{ExceptionContext, Task};
+
+mod reader;
+mod writer;
+
+pub use reader::StreamReader;
+pub use writer::StreamWriter;
 
 /// asyncio's default stream limit: 64 KiB.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -49,21 +51,28 @@ impl fmt::Display for IncompleteReadError {
 
 impl std::error::Error for IncompleteReadError {}
 
-/// The separator was not found within the reader's limit (asyncio's
-/// `LimitOverrunError`); the data stays in the buffer.
+/// `readuntil` or `readline` reached the reader's limit (asyncio's
+/// `LimitOverrunError`). The limit counts the bytes before the separator: a
+/// separator starting at offset `limit` or earlier is within it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitOverrunError {
-    /// Bytes of the buffer looked at (and left there).
+    /// asyncio's `consumed`: the separator's offset when it was found beyond
+    /// the limit, else how many bytes were scanned for it (bytes buffered −
+    /// separator length + 1).
     pub consumed: usize,
+    /// Whether the separator was found (beyond the limit) or not (the bytes
+    /// scanned already exceed the limit).
+    pub separator_found: bool,
 }
 
 impl fmt::Display for LimitOverrunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "separator is not found within the limit ({} bytes buffered)",
-            self.consumed
-        )
+        // asyncio's messages, word for word.
+        f.write_str(if self.separator_found {
+            "Separator is found, but chunk is longer than limit"
+        } else {
+            "Separator is not found, and chunk exceed the limit"
+        })
     }
 }
 
@@ -117,427 +126,17 @@ impl From<StreamError> for io::Error {
     }
 }
 
-/// The reading end of a stream (asyncio's `StreamReader`): buffered reads
-/// by size, line or separator.
-///
-/// # Examples
-///
-/// ```
-/// use ringloop::io::{open_connection, start_server};
-/// ringloop::run(async {
-///     let server = start_server(
-///         |mut r, w| async move {
-///             while let Ok(line) = r.readline().await {
-///                 if line.is_empty() { break } // EOF
-///                 w.write(&line);
-///                 w.drain().await.ok();
-///             }
-///         },
-///         "127.0.0.1:0",
-///     )?;
-///     let (mut r, w) = open_connection(server.local_addr()?).await?;
-///     w.write(b"hello\n");
-///     assert_eq!(r.readline().await?, b"hello\n");
-///     Ok::<(), Box<dyn std::error::Error>>(())
-/// })
-/// .unwrap()
-/// .unwrap();
-/// ```
-pub struct StreamReader {
-    socket: Socket,
-    buf: Vec<u8>,
-    eof: bool,
-    limit: usize,
-}
-
-impl StreamReader {
-    pub(crate) fn new(socket: Socket, limit: usize) -> StreamReader {
-        StreamReader {
-            socket,
-            buf: Vec::new(),
-            eof: false,
-            limit,
-        }
+/// Another `io::Error` like `e`: the same OS error, or the same kind and
+/// message (`io::Error` is not `Clone`).
+fn copy_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
-
-    /// Whether the stream ended and the buffer is empty.
-    pub fn at_eof(&self) -> bool {
-        self.eof && self.buf.is_empty()
-    }
-
-    /// The limit `readuntil`/`readline` apply to the buffer.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// Changes the limit (default [`DEFAULT_LIMIT`], 64 KiB).
-    pub fn set_limit(&mut self, limit: usize) {
-        self.limit = limit;
-    }
-
-    /// Reads more from the socket into the buffer; false at EOF.
-    async fn fill(&mut self) -> io::Result<bool> {
-        if self.eof {
-            return Ok(false);
-        }
-        let chunk = Vec::with_capacity(READ_CHUNK);
-        let (res, chunk) = self.socket.recv(chunk).await;
-        let n = res?;
-        if n == 0 {
-            self.eof = true;
-            return Ok(false);
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(true)
-    }
-
-    /// Reads up to `n` bytes (at least one unless at EOF, then empty).
-    ///
-    /// # Errors
-    ///
-    /// Socket failures.
-    pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if self.buf.is_empty() {
-            self.fill().await?;
-        }
-        let take = n.min(self.buf.len());
-        Ok(self.buf.drain(..take).collect())
-    }
-
-    /// Reads until EOF.
-    ///
-    /// # Errors
-    ///
-    /// Socket failures.
-    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
-        while self.fill().await? {}
-        Ok(std::mem::take(&mut self.buf))
-    }
-
-    /// Reads exactly `n` bytes (ST3).
-    ///
-    /// # Errors
-    ///
-    /// [`StreamError::IncompleteRead`] with the partial bytes if the stream
-    /// ends first (they are consumed).
-    pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, StreamError> {
-        while self.buf.len() < n {
-            if !self.fill().await? {
-                return Err(StreamError::IncompleteRead(IncompleteReadError {
-                    partial: std::mem::take(&mut self.buf),
-                    expected: Some(n),
-                }));
-            }
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-
-    /// Reads up to and including `separator` (ST2).
-    ///
-    /// # Errors
-    ///
-    /// - [`StreamError::IncompleteRead`] at EOF without the separator, with
-    ///   the partial bytes (consumed);
-    /// - [`StreamError::LimitOverrun`] when the limit is reached without the
-    ///   separator: the data stays in the buffer.
-    ///
-    /// # Panics
-    ///
-    /// If `separator` is empty.
-    pub async fn readuntil(&mut self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
-        assert!(!separator.is_empty(), "separator must not be empty");
-        let mut searched = 0;
-        loop {
-            if let Some(pos) = find(&self.buf[searched..], separator) {
-                let end = searched + pos + separator.len();
-                if end > self.limit {
-                    return Err(StreamError::LimitOverrun(LimitOverrunError {
-                        consumed: end,
-                    }));
-                }
-                return Ok(self.buf.drain(..end).collect());
-            }
-            // The separator may straddle what we have and what comes next.
-            searched = self.buf.len().saturating_sub(separator.len() - 1);
-            if self.buf.len() > self.limit {
-                return Err(StreamError::LimitOverrun(LimitOverrunError {
-                    consumed: self.buf.len(),
-                }));
-            }
-            if !self.fill().await? {
-                return Err(StreamError::IncompleteRead(IncompleteReadError {
-                    partial: std::mem::take(&mut self.buf),
-                    expected: None,
-                }));
-            }
-        }
-    }
-
-    /// Reads a line, up to and including `\n`; at EOF, what is left
-    /// (possibly empty) (ST1).
-    ///
-    /// # Errors
-    ///
-    /// [`StreamError::LimitOverrun`] when a line exceeds the limit (asyncio
-    /// then drops the oversized data: the line, or the whole buffer if no
-    /// newline is in it); socket failures.
-    pub async fn readline(&mut self) -> Result<Vec<u8>, StreamError> {
-        match self.readuntil(b"\n").await {
-            Ok(line) => Ok(line),
-            Err(StreamError::IncompleteRead(e)) => Ok(e.partial),
-            Err(StreamError::LimitOverrun(e)) => {
-                match find(&self.buf, b"\n") {
-                    Some(pos) => drop(self.buf.drain(..=pos)),
-                    None => self.buf.clear(),
-                }
-                Err(StreamError::LimitOverrun(e))
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-impl fmt::Debug for StreamReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamReader")
-            .field("socket", &self.socket)
-            .field("buffered", &self.buf.len())
-            .field("eof", &self.eof)
-            .field("limit", &self.limit)
-            .finish()
-    }
-}
-
-struct WriterState {
-    socket: Socket,
-    /// Bytes written and not yet handed to a send.
-    pending: RefCell<VecDeque<u8>>,
-    /// Bytes in the send in flight (still "buffered" for `drain`).
-    in_flight: Cell<usize>,
-    high: Cell<usize>,
-    low: Cell<usize>,
-    closing: Cell<bool>,
-    closed: Cell<bool>,
-    error: RefCell<Option<io::Error>>,
-    /// The flusher waits here for data; drain/wait_closed wait on `drained`.
-    flusher: Cell<Option<Waker>>,
-    drained: RefCell<Vec<Waker>>,
-}
-
-impl WriterState {
-    fn buffered(&self) -> usize {
-        self.pending.borrow().len() + self.in_flight.get()
-    }
-
-    fn wake_drained(&self) {
-        for w in self.drained.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-/// The writing end of a stream (asyncio's `StreamWriter`): `write` buffers
-/// and returns at once; a task of the writer sends in the background;
-/// `drain` waits while the buffer is above the high-water mark (ST4).
-pub struct StreamWriter {
-    state: Rc<WriterState>,
-    flusher: Option<Task<()>>,
-}
-
-impl StreamWriter {
-    fn new(socket: Socket) -> StreamWriter {
-        let state = Rc::new(WriterState {
-            socket,
-            pending: RefCell::new(VecDeque::new()),
-            in_flight: Cell::new(0),
-            high: Cell::new(64 * 1024),
-            low: Cell::new(16 * 1024),
-            closing: Cell::new(false),
-            closed: Cell::new(false),
-            error: RefCell::new(None),
-            flusher: Cell::new(None),
-            drained: RefCell::new(Vec::new()),
-        });
-        let flusher = crate::spawn(flush_loop(state.clone()));
-        StreamWriter {
-            state,
-            flusher: Some(flusher),
-        }
-    }
-
-    /// Buffers `data` for sending (never waits; see [`StreamWriter::drain`]).
-    pub fn write(&self, data: &[u8]) {
-        if self.state.closing.get() || data.is_empty() {
-            return;
-        }
-        self.state.pending.borrow_mut().extend(data);
-        if let Some(w) = self.state.flusher.take() {
-            w.wake();
-        }
-    }
-
-    /// Bytes buffered and not yet sent.
-    pub fn buffer_size(&self) -> usize {
-        self.state.buffered()
-    }
-
-    /// Sets the high- and low-water marks (asyncio's
-    /// `transport.set_write_buffer_limits`; defaults 64 KiB and 16 KiB).
-    pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        self.state.high.set(high);
-        self.state.low.set(low.min(high));
-    }
-
-    /// Waits until the buffer is at or below the high-water mark — and if it
-    /// was above, until it has drained to the low-water mark (ST4).
-    ///
-    /// # Errors
-    ///
-    /// The socket's send error, once one occurred.
-    pub async fn drain(&self) -> io::Result<()> {
-        let s = &self.state;
-        let mut target = None;
-        poll_fn(|cx| {
-            if let Some(e) = s.error.borrow().as_ref() {
-                return Poll::Ready(Err(io::Error::new(e.kind(), e.to_string())));
-            }
-            let len = s.buffered();
-            let limit = *target.get_or_insert(if len > s.high.get() {
-                s.low.get()
-            } else {
-                usize::MAX
-            });
-            if len <= limit {
-                return Poll::Ready(Ok(()));
-            }
-            s.drained.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Sends what is buffered, then shuts the write side down (FIN) and
-    /// closes; see [`StreamWriter::wait_closed`].
-    pub fn close(&self) {
-        self.state.closing.set(true);
-        if let Some(w) = self.state.flusher.take() {
-            w.wake();
-        }
-    }
-
-    /// Whether [`StreamWriter::close`] was called.
-    pub fn is_closing(&self) -> bool {
-        self.state.closing.get()
-    }
-
-    /// Waits until the writer has sent everything and closed.
-    ///
-    /// # Errors
-    ///
-    /// The socket's send or shutdown error, if one occurred.
-    pub async fn wait_closed(&self) -> io::Result<()> {
-        let s = &self.state;
-        poll_fn(|cx| {
-            if s.closed.get() {
-                return Poll::Ready(match s.error.borrow().as_ref() {
-                    Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                    None => Ok(()),
-                });
-            }
-            s.drained.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-impl Drop for StreamWriter {
-    fn drop(&mut self) {
-        // Like a transport closed by garbage collection: flush what was
-        // written, then close, in the background.
-        self.close();
-        if let Some(t) = self.flusher.take() {
-            t.detach();
-        }
-    }
-}
-
-impl fmt::Debug for StreamWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamWriter")
-            .field("socket", &self.state.socket)
-            .field("buffered", &self.buffer_size())
-            .field("closing", &self.state.closing.get())
-            .finish()
-    }
-}
-
-/// The most a writer hands to one send.
-const SEND_CHUNK: usize = 256 * 1024;
-
-/// The writer's background task: sends the buffer as it fills, a bounded
-/// chunk at a time (what is in flight still counts as buffered).
-async fn flush_loop(s: Rc<WriterState>) {
-    let mut out: Vec<u8> = Vec::new();
-    loop {
-        if out.is_empty() {
-            let mut pending = s.pending.borrow_mut();
-            let k = pending.len().min(SEND_CHUNK);
-            out.extend(pending.drain(..k));
-            s.in_flight.set(out.len());
-        }
-        if out.is_empty() {
-            s.wake_drained();
-            if s.closing.get() {
-                break;
-            }
-            poll_fn(|cx| {
-                if s.pending.borrow().is_empty() && !s.closing.get() {
-                    s.flusher.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                }
-            })
-            .await;
-            continue;
-        }
-        let (res, sent) = s.socket.send(out).await;
-        out = sent;
-        match res {
-            Ok(n) => {
-                out.drain(..n);
-                s.in_flight.set(out.len());
-                s.wake_drained();
-            }
-            Err(e) => {
-                *s.error.borrow_mut() = Some(e);
-                s.pending.borrow_mut().clear();
-                s.in_flight.set(0);
-                break;
-            }
-        }
-    }
-    if s.error.borrow().is_none() {
-        if let Err(e) = s.socket.shutdown(std::net::Shutdown::Write).await {
-            if e.kind() != io::ErrorKind::NotConnected {
-                *s.error.borrow_mut() = Some(e);
-            }
-        }
-    }
-    s.closed.set(true);
-    s.wake_drained();
 }
 
 /// Connects to `addr` and returns its reader and writer (asyncio's
-/// `open_connection`, ST5).
+/// `open_connection`).
 ///
 /// # Errors
 ///

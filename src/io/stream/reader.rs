@@ -1,0 +1,301 @@
+//! [`StreamReader`]: buffered reads by size, line or separator.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+
+use super::{IncompleteReadError, LimitOverrunError, READ_CHUNK, StreamError, copy_error};
+use crate::io::kept::KeepsReads;
+use crate::net::socket::Socket;
+
+/// The reading end of a stream (asyncio's `StreamReader`): buffered reads
+/// by size, line or separator.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::io::{open_connection, start_server};
+/// ringloop::run(async {
+///     let server = start_server(
+///         |mut r, w| async move {
+///             while let Ok(line) = r.readline().await {
+///                 if line.is_empty() { break } // EOF
+///                 if w.write(&line).is_err() || w.drain().await.is_err() {
+///                     break;
+///                 }
+///             }
+///         },
+///         "127.0.0.1:0",
+///     )?;
+///     let (mut r, w) = open_connection(server.local_addr()?).await?;
+///     w.write(b"hello\n")?;
+///     assert_eq!(r.readline().await?, b"hello\n");
+///     w.close(); // both ways: the reader now reports end of stream
+///     w.wait_closed().await?;
+///     assert_eq!(r.readline().await?, b"");
+///     assert!(r.at_eof());
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+pub struct StreamReader {
+    socket: Socket,
+    buf: Vec<u8>,
+    /// The peer's end of stream was seen (a read returned 0, or a peek did).
+    eof: Cell<bool>,
+    /// The error a read failed with: every later read fails with it too.
+    error: RefCell<Option<io::Error>>,
+    limit: usize,
+}
+
+impl StreamReader {
+    pub(crate) fn new(socket: Socket, limit: usize) -> StreamReader {
+        StreamReader {
+            socket,
+            buf: Vec::new(),
+            eof: Cell::new(false),
+            error: RefCell::new(None),
+            limit,
+        }
+    }
+
+    /// Whether the buffer is empty and the peer's end of stream has arrived
+    /// (asyncio's `at_eof`), even when no read has seen it yet: data and the
+    /// end of stream that arrived together give `true` once the data is
+    /// read. `false` after a read failed.
+    ///
+    /// With the buffer empty, this asks the kernel without waiting (a
+    /// peeking `recv`, at most once per call).
+    pub fn at_eof(&self) -> bool {
+        if !self.buf.is_empty() || self.error.borrow().is_some() {
+            return false;
+        }
+        if self.eof.get() {
+            return true;
+        }
+        let kept = self.socket.kept();
+        if kept.len() > 0 || kept.reads_in_flight() > 0 {
+            // Bytes an abandoned read got, or one still in the kernel.
+            return false;
+        }
+        match crate::sys::peek_byte(&self.socket) {
+            Ok(0) => {
+                self.eof.set(true);
+                true
+            }
+            Ok(_) => false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                false
+            }
+            Err(e) => {
+                // The peek took the socket's error: keep it for the reads.
+                *self.error.borrow_mut() = Some(e);
+                false
+            }
+        }
+    }
+
+    /// The limit `readuntil`/`readline` apply to the bytes before the
+    /// separator.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Changes the limit (default [`DEFAULT_LIMIT`](super::DEFAULT_LIMIT), 64 KiB).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// The error an earlier read failed with, again (asyncio raises the
+    /// reader's exception on every call once it is set).
+    fn failed(&self) -> io::Result<()> {
+        match self.error.borrow().as_ref() {
+            Some(e) => Err(copy_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads more from the socket into the buffer; false at EOF. A failure
+    /// is kept: every later read fails the same way.
+    async fn fill(&mut self) -> io::Result<bool> {
+        self.failed()?;
+        if self.eof.get() {
+            return Ok(false);
+        }
+        loop {
+            let chunk = Vec::with_capacity(READ_CHUNK);
+            let (res, chunk) = self.socket.recv(chunk).await;
+            match res {
+                Ok(0) => {
+                    self.eof.set(true);
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let copy = copy_error(&e);
+                    *self.error.borrow_mut() = Some(e);
+                    return Err(copy);
+                }
+            }
+        }
+    }
+
+    /// Reads up to `n` bytes (at least one unless at EOF, then empty).
+    ///
+    /// # Errors
+    ///
+    /// Socket failures; once a read failed, every call fails the same way.
+    pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        self.failed()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.buf.is_empty() {
+            self.fill().await?;
+        }
+        let take = n.min(self.buf.len());
+        Ok(self.buf.drain(..take).collect())
+    }
+
+    /// Reads until EOF.
+    ///
+    /// # Errors
+    ///
+    /// Socket failures; once a read failed, every call fails the same way.
+    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
+        self.failed()?;
+        while self.fill().await? {}
+        Ok(std::mem::take(&mut self.buf))
+    }
+
+    /// Reads exactly `n` bytes.
+    ///
+    /// # Errors
+    ///
+    /// - [`StreamError::IncompleteRead`] with the partial bytes if the
+    ///   stream ends first (they are consumed);
+    /// - [`StreamError::Io`] for socket failures; once a read failed, every
+    ///   call fails the same way.
+    pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, StreamError> {
+        self.failed()?;
+        while self.buf.len() < n {
+            if !self.fill().await? {
+                return Err(StreamError::IncompleteRead(IncompleteReadError {
+                    partial: std::mem::take(&mut self.buf),
+                    expected: Some(n),
+                }));
+            }
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Reads up to and including `separator`.
+    ///
+    /// The limit counts the bytes before the separator, as asyncio's does: a
+    /// separator that starts at offset `limit` is accepted.
+    ///
+    /// # Errors
+    ///
+    /// - [`StreamError::IncompleteRead`] at EOF without the separator, with
+    ///   the partial bytes (consumed);
+    /// - [`StreamError::LimitOverrun`] when the separator starts beyond the
+    ///   limit, or the bytes scanned without finding it exceed the limit: the
+    ///   data stays in the buffer;
+    /// - [`StreamError::Io`] for socket failures; once a read failed, every
+    ///   call fails the same way.
+    ///
+    /// # Panics
+    ///
+    /// If `separator` is empty.
+    pub async fn readuntil(&mut self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+        assert!(!separator.is_empty(), "separator must not be empty");
+        self.failed()?;
+        let seplen = separator.len();
+        // asyncio's scan: `offset` is where the separator can still start
+        // given the bytes already searched.
+        let mut offset = 0;
+        let isep = loop {
+            let buflen = self.buf.len();
+            if buflen - offset >= seplen {
+                if let Some(i) = find(&self.buf[offset..], separator) {
+                    break offset + i;
+                }
+                offset = buflen + 1 - seplen;
+                if offset > self.limit {
+                    return Err(StreamError::LimitOverrun(LimitOverrunError {
+                        consumed: offset,
+                        separator_found: false,
+                    }));
+                }
+            }
+            if !self.fill().await? {
+                return Err(StreamError::IncompleteRead(IncompleteReadError {
+                    partial: std::mem::take(&mut self.buf),
+                    expected: None,
+                }));
+            }
+        };
+        if isep > self.limit {
+            return Err(StreamError::LimitOverrun(LimitOverrunError {
+                consumed: isep,
+                separator_found: true,
+            }));
+        }
+        Ok(self.buf.drain(..isep + seplen).collect())
+    }
+
+    /// Reads a line, up to and including `\n`; at EOF, what is left
+    /// (possibly empty).
+    ///
+    /// # Errors
+    ///
+    /// - [`StreamError::LimitOverrun`] when a line exceeds the limit: as in
+    ///   asyncio, the oversized data is dropped (the line through its `\n`
+    ///   if the newline was found, else the whole buffer). asyncio raises a
+    ///   `ValueError` with the same message here; ringloop keeps the
+    ///   [`LimitOverrunError`], so `consumed` and `separator_found` stay
+    ///   available.
+    /// - [`StreamError::Io`] for socket failures; once a read failed, every
+    ///   call fails the same way.
+    pub async fn readline(&mut self) -> Result<Vec<u8>, StreamError> {
+        match self.readuntil(b"\n").await {
+            Ok(line) => Ok(line),
+            Err(StreamError::IncompleteRead(e)) => Ok(e.partial),
+            Err(StreamError::LimitOverrun(e)) => {
+                if self.buf.get(e.consumed) == Some(&b'\n') {
+                    self.buf.drain(..=e.consumed);
+                } else {
+                    self.buf.clear();
+                }
+                Err(StreamError::LimitOverrun(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("socket", &self.socket)
+            .field("buffered", &self.buf.len())
+            .field("eof", &self.eof.get())
+            .field("failed", &self.error.borrow().is_some())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
