@@ -190,8 +190,7 @@ fn r1_reset_clients_never_stop_start_server() {
                 loop {
                     match r.read(16 * 1024).await {
                         Ok(data) if !data.is_empty() => {
-                            w.write(&data);
-                            if w.drain().await.is_err() {
+                            if w.write(&data).is_err() || w.drain().await.is_err() {
                                 return;
                             }
                         }

@@ -225,9 +225,13 @@ where
                     crate::spawn(handler(r, w)).detach();
                 }
                 Err(e) => {
-                    crate::runtime::report_exception(&ExceptionContext::server_stopped(format!(
-                        "server on {addr} stopped accepting: {e}"
-                    )));
+                    crate::runtime::report_exception(
+                        None,
+                        &ExceptionContext::server_stopped(
+                            format!("server on {addr} stopped accepting"),
+                            &e,
+                        ),
+                    );
                     return Err(e);
                 }
             }

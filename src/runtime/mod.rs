@@ -750,12 +750,6 @@ pub(crate) fn current_driver() -> io::Result<Rc<RefCell<Driver>>> {
     })
 }
 
-/// Sends `ctx` to the running loop's exception handler (nothing when no
-/// loop runs on this thread).
-pub(crate) fn report_exception(ctx: &ExceptionContext) {
-    context::with_current(|l| l.exec.report(ctx));
-}
-
 /// The task currently running on this thread's loop, if any (asyncio's
 /// `current_task`). The future given to `run_until_complete` is not a task.
 pub fn current_task() -> Option<TaskHandle> {

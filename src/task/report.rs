@@ -80,12 +80,13 @@ impl ExceptionContext {
         }
     }
 
-    pub(crate) fn server_stopped(message: String) -> Self {
+    pub(crate) fn server_stopped(message: String, error: &std::io::Error) -> Self {
         ExceptionContext {
             kind: ExceptionKind::ServerStopped,
             message,
             task: None,
             panic: None,
+            error: Some(error.to_string()),
         }
     }
 
