@@ -5,18 +5,22 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::task_like::ChildTask;
 use crate::task::{JoinError, Task};
 
 /// Runs every future concurrently (each spawned as a task) and returns
-/// their outputs in argument order (SEMANTICS G1, G2).
+/// their outputs in argument order.
 ///
 /// Faithful to asyncio without `return_exceptions`: the first child error
-/// (a panic, or a cancellation from outside, G6) is returned at once and
-/// the other children are **not** cancelled, they keep running (G3). Use
-/// [`Gather::return_exceptions`] to collect every outcome in place (G4),
-/// or [`crate::task_group`] for the structured version that cancels the rest.
-/// Dropping the gather before it finishes cancels every child not yet done
-/// (G5).
+/// (a panic, or a cancellation from outside) is returned at once and the
+/// other children are **not** cancelled, they keep running. Use
+/// [`Gather::return_exceptions`] to collect every outcome in place, or
+/// [`crate::task_group`] for the structured version that cancels the rest.
+/// Dropping the gather before it finishes cancels every child not yet done.
+///
+/// A promise, or anything else its owner keeps, can be gathered through a
+/// future that awaits a clone or a borrow of it: the spawned wrapper is
+/// what gets cancelled, never the promise.
 ///
 /// Children of different types: [`gather!`](crate::gather!).
 ///
@@ -43,35 +47,62 @@ where
 }
 
 /// [`gather`] over tasks already spawned (a cancelled one counts as that
-/// child failing with `Cancelled`, G6).
-pub fn gather_tasks<T>(tasks: impl IntoIterator<Item = Task<T>>) -> Gather<T> {
-    let slots: Vec<Slot<T>> = tasks.into_iter().map(Slot::Running).collect();
+/// child failing with `Cancelled`).
+///
+/// The tasks are [`Task`]s handed over (cancelled if the gather is dropped
+/// before they finish, detached when it returns an error early) or
+/// `&mut Task`s their owner keeps (never cancelled or detached: dropping
+/// the gather leaves them running and their owner can still await them).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// ringloop::run(async {
+///     let mut a = ringloop::spawn(async {
+///         ringloop::sleep(Duration::from_millis(5)).await;
+///         1
+///     });
+///     let mut b = ringloop::spawn(async { 2 });
+///     let late = ringloop::wait_for(
+///         ringloop::gather_tasks([&mut a, &mut b]),
+///         Some(Duration::from_millis(1)),
+///     )
+///     .await;
+///     assert!(late.is_err()); // timed out, but `a` and `b` are still ours
+///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+/// })
+/// .unwrap();
+/// ```
+pub fn gather_tasks<C: ChildTask>(tasks: impl IntoIterator<Item = C>) -> Gather<C::Value, C> {
+    let slots: Vec<Slot<C::Value, C>> = tasks.into_iter().map(Slot::Running).collect();
     Gather {
         pending: (0..slots.len()).collect(),
         slots,
     }
 }
 
-enum Slot<T> {
-    Running(Task<T>),
+enum Slot<T, C> {
+    Running(C),
     Done(Result<T, JoinError>),
     Taken,
 }
 
-/// The future of [`gather`]; resolves to `Result<Vec<T>, JoinError>`.
+/// The future of [`gather`] and [`gather_tasks`]; resolves to
+/// `Result<Vec<T>, JoinError>`.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Gather<T> {
-    slots: Vec<Slot<T>>,
+pub struct Gather<T, C = Task<T>> {
+    slots: Vec<Slot<T, C>>,
     /// Indexes of children not yet finished (polled on each wake-up).
     pending: Vec<usize>,
 }
 
-impl<T> Unpin for Gather<T> {}
+impl<T, C> Unpin for Gather<T, C> {}
 
-impl<T> Gather<T> {
+impl<T, C: ChildTask<Value = T>> Gather<T, C> {
     /// asyncio's `return_exceptions=True`: wait for every child and return
-    /// each outcome in place, errors included (G4).
-    pub fn return_exceptions(self) -> GatherAll<T> {
+    /// each outcome in place, errors included.
+    pub fn return_exceptions(self) -> GatherAll<T, C> {
         GatherAll { inner: self }
     }
 
@@ -108,19 +139,19 @@ impl<T> Gather<T> {
     fn detach_rest(&mut self) {
         for idx in self.pending.drain(..) {
             if let Slot::Running(task) = std::mem::replace(&mut self.slots[idx], Slot::Taken) {
-                task.detach();
+                task.release();
             }
         }
     }
 }
 
-impl<T> Future for Gather<T> {
+impl<T, C: ChildTask<Value = T>> Future for Gather<T, C> {
     type Output = Result<Vec<T>, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Some(idx) = this.poll_children(cx, Result::is_err) {
-            // G3: the first error is returned; the others keep running.
+            // The first error is returned; the others keep running.
             this.detach_rest();
             let Slot::Done(Err(e)) = std::mem::replace(&mut this.slots[idx], Slot::Taken) else {
                 unreachable!("the failed child's slot holds its error")
@@ -142,7 +173,7 @@ impl<T> Future for Gather<T> {
     }
 }
 
-impl<T> fmt::Debug for Gather<T> {
+impl<T, C> fmt::Debug for Gather<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather")
             .field("children", &self.slots.len())
@@ -154,11 +185,11 @@ impl<T> fmt::Debug for Gather<T> {
 /// The future of [`Gather::return_exceptions`]: every child's outcome, in
 /// argument order.
 #[must_use = "futures do nothing unless awaited"]
-pub struct GatherAll<T> {
-    inner: Gather<T>,
+pub struct GatherAll<T, C = Task<T>> {
+    inner: Gather<T, C>,
 }
 
-impl<T> Future for GatherAll<T> {
+impl<T, C: ChildTask<Value = T>> Future for GatherAll<T, C> {
     type Output = Vec<Result<T, JoinError>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -179,7 +210,7 @@ impl<T> Future for GatherAll<T> {
     }
 }
 
-impl<T> fmt::Debug for GatherAll<T> {
+impl<T, C> fmt::Debug for GatherAll<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("GatherAll").field(&self.inner).finish()
     }
@@ -214,8 +245,8 @@ impl<E: std::error::Error + 'static> std::error::Error for GatherError<E> {
 }
 
 /// [`gather`] for children returning `Result`: the first `Err` (or panic,
-/// or cancellation) is returned at once and the other children keep running
-/// (G3).
+/// or cancellation) is returned at once and the other children keep
+/// running.
 ///
 /// # Panics
 ///
