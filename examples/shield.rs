@@ -24,26 +24,23 @@
 //! shield; the task inside the shield is not cancelled, finishes after two
 //! seconds and prints, and its result is still available.
 //!
-//! In ringloop, `shield_task` takes the task; its result is handed back
-//! through a [`ringloop::Promise`] (asyncio's `Future`), which the main
-//! task awaits after the timeout (like `await task` above).
+//! In ringloop, as in asyncio, `main` keeps the task: it shields a borrow
+//! of it (`shield(&mut task)`), and awaits the task itself after the
+//! timeout.
 //!
 //! Run it with `cargo run --release --example shield`; add `-- --scale 100`
 //! to divide every delay by 100.
 
 use std::time::{Duration, Instant};
 
-use ringloop::Promise;
-
 #[path = "common/scale.rs"]
 mod scale;
 use scale::scale;
 
-async fn slow_operation(delay: Duration, result: Promise<i32>) -> i32 {
+async fn slow_operation(delay: Duration) -> i32 {
     println!("slow operation started");
     ringloop::sleep(delay).await;
     println!("slow operation finished");
-    result.set_result(42).expect("set once");
     42
 }
 
@@ -51,20 +48,16 @@ fn main() -> std::io::Result<()> {
     let scale = scale();
     ringloop::run(async move {
         let start = Instant::now();
-        let result = Promise::new();
-        let task = ringloop::spawn(slow_operation(
-            Duration::from_secs(2) / scale,
-            result.clone(),
-        ));
+        let mut task = ringloop::spawn(slow_operation(Duration::from_secs(2) / scale));
         let timeout = Some(Duration::from_secs(1) / scale);
-        let value = match ringloop::wait_for(ringloop::shield_task(task), timeout).await {
+        let value = match ringloop::wait_for(ringloop::shield(&mut task), timeout).await {
             Ok(out) => out.expect("the task was not cancelled"),
             Err(_timeout) => {
                 println!(
                     "timed out waiting after {} ms; the shielded task keeps running",
                     start.elapsed().as_millis()
                 );
-                result.await.expect("the shielded task finishes")
+                task.await.expect("the shielded task finishes")
             }
         };
         println!("result: {value} (after {} ms)", start.elapsed().as_millis());

@@ -74,10 +74,10 @@ mod task;
 pub mod time;
 
 pub use combinators::{
-    AsCompleted, AsCompletedError, ChildError, ChildHandle, Gather, GatherAll, GatherError,
-    ReturnWhen, Shield, TaskGroup, TaskGroupError, TimeoutError, TimeoutScope, TryGather,
-    as_completed, as_completed_tasks, gather, gather_tasks, shield, shield_task, task_group,
-    timeout, timeout_at, try_gather, wait, wait_for,
+    AsCompleted, AsCompletedError, ChildError, ChildHandle, ChildTask, Gather, GatherAll,
+    GatherError, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskLike, TimeoutError,
+    TimeoutScope, TryGather, as_completed, as_completed_tasks, gather, gather_tasks, shield,
+    task_group, timeout, timeout_at, try_gather, try_wait, wait, wait_for, wait_for_task,
 };
 pub use promise::{InvalidStateError, Promise, PromiseError};
 pub use runtime::{BlockingPool, BlockingPoolBuilder, BlockingTask, spawn_blocking, to_thread};

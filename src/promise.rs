@@ -22,6 +22,13 @@ pub struct InvalidStateError {
     what: &'static str,
 }
 
+impl InvalidStateError {
+    /// An error saying `what` (a full sentence, as asyncio's messages).
+    pub(crate) const fn new(what: &'static str) -> InvalidStateError {
+        InvalidStateError { what }
+    }
+}
+
 impl fmt::Display for InvalidStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.what)

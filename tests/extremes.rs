@@ -511,7 +511,7 @@ fn r2_timeout_scopes_at_the_extremes() {
                 let inner = scope.clone();
                 let _ = scope
                     .run(async move {
-                        inner.reschedule(Some(at));
+                        inner.reschedule(Some(at)).expect("the scope is running");
                         pending::<()>().await
                     })
                     .await;
@@ -536,7 +536,7 @@ fn r2_timeout_scopes_at_the_extremes() {
                 let inner = scope.clone();
                 let r = scope
                     .run(async move {
-                        inner.reschedule(Some(at));
+                        inner.reschedule(Some(at)).expect("the scope is running");
                         pending::<()>().await
                     })
                     .await;

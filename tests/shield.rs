@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ringloop::{shield, shield_task, sleep, spawn, wait_for};
+use ringloop::{shield, sleep, spawn, wait_for};
 
 /// Sets its flag when dropped (the work's `finally`).
 struct DropGuard(Rc<Cell<bool>>);
@@ -40,7 +40,7 @@ fn sh1_cancelling_the_awaiter_of_a_shield_does_not_cancel_the_work() {
         let done = done.clone();
         let dropped = dropped.clone();
         async move {
-            let shielded = shield(work(ms(100), done.clone(), dropped.clone(), 7));
+            let shielded = shield(spawn(work(ms(100), done.clone(), dropped.clone(), 7)));
             let awaiter = spawn(shielded);
             sleep(ms(10)).await;
             assert!(awaiter.cancel());
@@ -73,7 +73,7 @@ fn sh1_dropping_the_shield_future_lets_the_work_run_to_its_end() {
         let done = done.clone();
         let dropped = dropped.clone();
         async move {
-            let shielded = shield(work(ms(20), done.clone(), dropped.clone(), ()));
+            let shielded = shield(spawn(work(ms(20), done.clone(), dropped.clone(), ())));
             drop(shielded);
             assert!(!dropped.get(), "dropping the shield cancelled the work");
             sleep(ms(60)).await;
@@ -96,7 +96,7 @@ fn sh2_cancelling_the_shielded_task_by_other_means_reaches_the_awaiter() {
         async move {
             let task = spawn(work(ms(1000), done.clone(), dropped.clone(), 1));
             let handle = task.handle();
-            let awaiter = spawn(shield_task(task));
+            let awaiter = spawn(shield(task));
             sleep(ms(10)).await;
             assert!(handle.cancel());
             let r = awaiter.await.expect("the awaiter itself is not cancelled");
@@ -122,9 +122,9 @@ fn sh3_without_cancellation_a_shield_is_its_futures_output() {
         let done = done.clone();
         let dropped = dropped.clone();
         async move {
-            let shielded = shield(work(ms(20), done, dropped, "value")).await;
-            let immediate = shield(async { 5 }).await;
-            let of_task = shield_task(spawn(async { 'x' })).await;
+            let shielded = shield(spawn(work(ms(20), done, dropped, "value"))).await;
+            let immediate = shield(spawn(async { 5 })).await;
+            let of_task = shield(spawn(async { 'x' })).await;
             (shielded, immediate, of_task)
         }
     })
@@ -145,7 +145,11 @@ fn sh3_shield_inside_wait_for_returns_the_output_when_in_time() {
     let out = ringloop::run(async {
         let done = Rc::new(Cell::new(false));
         let dropped = Rc::new(Cell::new(false));
-        wait_for(shield(work(ms(10), done, dropped, 3)), Some(ms(1000))).await
+        wait_for(
+            shield(spawn(work(ms(10), done, dropped, 3))),
+            Some(ms(1000)),
+        )
+        .await
     })
     .unwrap();
     assert_eq!(out.unwrap().unwrap(), 3);

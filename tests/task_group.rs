@@ -100,7 +100,7 @@ fn tg1_leaving_the_group_waits_for_every_child() {
                         );
                     }
                     // The body ends long before the slowest child.
-                    ("body done", handles)
+                    Ok(("body done", handles))
                 }
             })
             .await;
@@ -125,7 +125,7 @@ fn tg1_the_group_also_waits_for_a_slow_body() {
         task_group(|tg: TaskGroup<()>| async move {
             let child = tg.spawn(async { Ok(1) }).unwrap();
             sleep(ms(40)).await;
-            child.take_result()
+            Ok(child.take_result())
         })
         .await
     })
@@ -156,6 +156,7 @@ fn tg2_the_first_error_cancels_the_other_children_and_the_body() {
                 .unwrap();
                 sleep(ms(1000)).await;
                 body_done.set(true);
+                Ok(())
             })
             .await;
             r.unwrap_err().into_errors()
@@ -191,6 +192,7 @@ fn tg2_two_children_failing_in_the_same_turn_are_both_reported() {
                     .unwrap();
                 }
                 pending::<()>().await;
+                Ok(())
             })
             .await;
             r.unwrap_err().into_errors()
@@ -221,6 +223,7 @@ fn tg2_children_failing_at_the_same_deadline_are_all_reported() {
                 })
                 .unwrap();
             }
+            Ok(())
         })
         .await;
         r.unwrap_err().into_errors()
@@ -258,6 +261,7 @@ fn tg2_a_panicking_child_is_a_panicked_error_and_cancels_the_rest() {
                     Ok(())
                 })
                 .unwrap();
+                Ok(())
             })
             .await;
             r.unwrap_err().into_errors()
@@ -309,6 +313,7 @@ fn tg2_a_panic_and_an_err_in_the_same_turn_are_reported_in_the_order_they_happen
                     Err::<(), _>("second failure")
                 })
                 .unwrap();
+                Ok(())
             })
             .await;
             r.unwrap_err().into_errors()
@@ -382,7 +387,7 @@ fn tg3_children_added_while_the_group_runs() {
                         .unwrap();
                     log.borrow_mut().push("body");
                     let grandchild = grandchild.borrow_mut().take().unwrap();
-                    (late, grandchild)
+                    Ok((late, grandchild))
                 }
             })
             .await;
@@ -417,7 +422,7 @@ fn tg2_a_child_cancelled_through_its_handle_is_not_an_error() {
                     .unwrap();
                 sleep(ms(5)).await;
                 assert!(victim.cancel());
-                (victim, other)
+                Ok((victim, other))
             })
             .await
         }
@@ -436,7 +441,7 @@ fn tg3_spawning_after_the_group_finished_is_closed() {
     ringloop::run(async {
         let tg = task_group(|tg: TaskGroup<()>| async move {
             tg.spawn(async { Ok(()) }).unwrap();
-            tg
+            Ok(tg)
         })
         .await
         .unwrap();
@@ -473,6 +478,7 @@ fn tg3_spawning_while_the_group_shuts_down_is_closed() {
                 Err::<(), _>("fail")
             })
             .unwrap();
+            Ok(())
         })
         .await;
         assert_eq!(out.unwrap_err().errors().len(), 1);

@@ -682,14 +682,14 @@ async fn gather_under_timeout(listener: &TcpListener, seed: u64) -> (usize, usiz
                 b.set(true);
                 // Spawned now, not when the child first runs: a gather
                 // dropped before its children start cannot lose it.
-                let write = shield(async move {
+                let write = shield(spawn(async move {
                     let (res, chunk) = w.write_all(chunk).await;
                     match res {
                         Ok(()) => sent.borrow_mut().extend_from_slice(&chunk),
                         Err(e) => errs.borrow_mut().push(format!("write: {e}")),
                     }
                     b.set(false);
-                });
+                }));
                 children.push(Box::pin(async move {
                     let _ = write.await;
                 }));

@@ -170,14 +170,14 @@ async fn step(w: &Rc<World>, slots: &mut Vec<Slot>, step: Step) {
         }
         Step::Shield(def, t) => {
             let s = spawn_child(w, &def);
-            if let Ok(res) = wait_for(ringloop::shield_task(s.task), timeout(t)).await {
+            if let Ok(res) = wait_for(ringloop::shield(s.task), timeout(t)).await {
                 observe(s.id, &res);
             }
         }
         Step::ShieldSlot(i, t) => {
             if let Some(i) = pick(slots, i) {
                 let s = slots.swap_remove(i);
-                if let Ok(res) = wait_for(ringloop::shield_task(s.task), timeout(t)).await {
+                if let Ok(res) = wait_for(ringloop::shield(s.task), timeout(t)).await {
                     observe(s.id, &res);
                 }
             }

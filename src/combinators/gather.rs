@@ -5,18 +5,22 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::task_like::ChildTask;
 use crate::task::{JoinError, Task};
 
 /// Runs every future concurrently (each spawned as a task) and returns
-/// their outputs in argument order (SEMANTICS G1, G2).
+/// their outputs in argument order.
 ///
 /// Faithful to asyncio without `return_exceptions`: the first child error
-/// (a panic, or a cancellation from outside, G6) is returned at once and
-/// the other children are **not** cancelled, they keep running (G3). Use
-/// [`Gather::return_exceptions`] to collect every outcome in place (G4),
-/// or [`crate::task_group`] for the structured version that cancels the rest.
-/// Dropping the gather before it finishes cancels every child not yet done
-/// (G5).
+/// (a panic, or a cancellation from outside) is returned at once and the
+/// other children are **not** cancelled, they keep running. Use
+/// [`Gather::return_exceptions`] to collect every outcome in place, or
+/// [`crate::task_group`] for the structured version that cancels the rest.
+/// Dropping the gather before it finishes cancels every child not yet done.
+///
+/// A promise, or anything else its owner keeps, can be gathered through a
+/// future that awaits a clone or a borrow of it: the spawned wrapper is
+/// what gets cancelled, never the promise.
 ///
 /// Children of different types: [`gather!`](crate::gather!).
 ///
@@ -43,41 +47,69 @@ where
 }
 
 /// [`gather`] over tasks already spawned (a cancelled one counts as that
-/// child failing with `Cancelled`, G6).
-pub fn gather_tasks<T>(tasks: impl IntoIterator<Item = Task<T>>) -> Gather<T> {
-    let slots: Vec<Slot<T>> = tasks.into_iter().map(Slot::Running).collect();
+/// child failing with `Cancelled`).
+///
+/// The tasks are [`Task`]s handed over (cancelled if the gather is dropped
+/// before they finish, detached when it returns an error early) or
+/// `&mut Task`s their owner keeps (never cancelled or detached: dropping
+/// the gather leaves them running and their owner can still await them).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// ringloop::run(async {
+///     let mut a = ringloop::spawn(async {
+///         ringloop::sleep(Duration::from_millis(5)).await;
+///         1
+///     });
+///     let mut b = ringloop::spawn(async { 2 });
+///     let late = ringloop::wait_for(
+///         ringloop::gather_tasks([&mut a, &mut b]),
+///         Some(Duration::from_millis(1)),
+///     )
+///     .await;
+///     assert!(late.is_err()); // timed out, but `a` and `b` are still ours
+///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+/// })
+/// .unwrap();
+/// ```
+pub fn gather_tasks<C: ChildTask>(tasks: impl IntoIterator<Item = C>) -> Gather<C::Value, C> {
+    let children: Vec<Option<C>> = tasks.into_iter().map(Some).collect();
     Gather {
-        pending: (0..slots.len()).collect(),
-        slots,
+        pending: (0..children.len()).collect(),
+        children,
+        _output: std::marker::PhantomData,
     }
 }
 
-enum Slot<T> {
-    Running(Task<T>),
-    Done(Result<T, JoinError>),
-    Taken,
-}
-
-/// The future of [`gather`]; resolves to `Result<Vec<T>, JoinError>`.
+/// The future of [`gather`] and [`gather_tasks`]; resolves to
+/// `Result<Vec<T>, JoinError>`.
+///
+/// A child's output is taken only when the gather returns (the failed
+/// child's, or everyone's): a gather dropped earlier leaves every output
+/// in its task, for a task's owner to await.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Gather<T> {
-    slots: Vec<Slot<T>>,
+pub struct Gather<T, C = Task<T>> {
+    /// The children, in argument order (`None` once let go of).
+    children: Vec<Option<C>>,
     /// Indexes of children not yet finished (polled on each wake-up).
     pending: Vec<usize>,
+    _output: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T> Unpin for Gather<T> {}
+impl<T, C> Unpin for Gather<T, C> {}
 
-impl<T> Gather<T> {
+impl<T, C: ChildTask<Value = T>> Gather<T, C> {
     /// asyncio's `return_exceptions=True`: wait for every child and return
-    /// each outcome in place, errors included (G4).
-    pub fn return_exceptions(self) -> GatherAll<T> {
+    /// each outcome in place, errors included.
+    pub fn return_exceptions(self) -> GatherAll<T, C> {
         GatherAll { inner: self }
     }
 
-    /// Polls the pending children; their outcomes go into their slots.
-    /// Returns the index of the first child whose outcome `failed` says is a
-    /// failure, stopping there.
+    /// Polls the pending children, without taking their outputs. Returns
+    /// the index of the first finished child whose outcome `failed` says is
+    /// a failure, stopping there.
     fn poll_children(
         &mut self,
         cx: &mut Context<'_>,
@@ -86,66 +118,70 @@ impl<T> Gather<T> {
         let mut i = 0;
         while i < self.pending.len() {
             let idx = self.pending[i];
-            let Slot::Running(task) = &mut self.slots[idx] else {
-                unreachable!("pending children are running")
-            };
-            match Pin::new(task).poll(cx) {
-                Poll::Pending => i += 1,
-                Poll::Ready(out) => {
-                    let is_failure = failed(&out);
-                    self.slots[idx] = Slot::Done(out);
-                    self.pending.swap_remove(i);
-                    if is_failure {
-                        return Some(idx);
-                    }
-                }
+            let task = self.children[idx]
+                .as_ref()
+                .expect("pending children are held")
+                .task();
+            if task.poll_finished(cx).is_pending() {
+                i += 1;
+                continue;
+            }
+            self.pending.swap_remove(i);
+            if task.peek_output(&failed).unwrap_or(false) {
+                return Some(idx);
             }
         }
         None
     }
 
-    /// Lets the unfinished children run on without anyone awaiting them.
-    fn detach_rest(&mut self) {
-        for idx in self.pending.drain(..) {
-            if let Slot::Running(task) = std::mem::replace(&mut self.slots[idx], Slot::Taken) {
-                task.detach();
-            }
+    /// Takes child `idx`'s output (it has finished).
+    fn take(&mut self, idx: usize, cx: &mut Context<'_>) -> Result<T, JoinError> {
+        let mut child = self.children[idx].take().expect("taken once");
+        match Pin::new(&mut child).poll(cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => unreachable!("a finished task has its output"),
+        }
+    }
+
+    /// Takes every child's output, in argument order (all have finished).
+    fn take_all(&mut self, cx: &mut Context<'_>) -> Vec<Result<T, JoinError>> {
+        (0..self.children.len()).map(|i| self.take(i, cx)).collect()
+    }
+
+    /// Lets the other children go without cancelling them: tasks handed
+    /// over run on unobserved (an output already there is dropped), kept
+    /// ones stay with their owner.
+    fn release_rest(&mut self) {
+        self.pending.clear();
+        for child in self.children.drain(..).flatten() {
+            child.release();
         }
     }
 }
 
-impl<T> Future for Gather<T> {
+impl<T, C: ChildTask<Value = T>> Future for Gather<T, C> {
     type Output = Result<Vec<T>, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Some(idx) = this.poll_children(cx, Result::is_err) {
-            // G3: the first error is returned; the others keep running.
-            this.detach_rest();
-            let Slot::Done(Err(e)) = std::mem::replace(&mut this.slots[idx], Slot::Taken) else {
-                unreachable!("the failed child's slot holds its error")
-            };
-            return Poll::Ready(Err(e));
+            // The first error is returned; the others keep running.
+            let e = this.take(idx, cx).err();
+            this.release_rest();
+            return Poll::Ready(Err(e.expect("the failed child's output is an error")));
         }
         if !this.pending.is_empty() {
             return Poll::Pending;
         }
-        let out = this
-            .slots
-            .drain(..)
-            .map(|s| match s {
-                Slot::Done(Ok(v)) => v,
-                _ => unreachable!("every child finished without error"),
-            })
-            .collect();
-        Poll::Ready(Ok(out))
+        let out = this.take_all(cx).into_iter().collect();
+        Poll::Ready(out)
     }
 }
 
-impl<T> fmt::Debug for Gather<T> {
+impl<T, C> fmt::Debug for Gather<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather")
-            .field("children", &self.slots.len())
+            .field("children", &self.children.len())
             .field("pending", &self.pending.len())
             .finish()
     }
@@ -154,11 +190,11 @@ impl<T> fmt::Debug for Gather<T> {
 /// The future of [`Gather::return_exceptions`]: every child's outcome, in
 /// argument order.
 #[must_use = "futures do nothing unless awaited"]
-pub struct GatherAll<T> {
-    inner: Gather<T>,
+pub struct GatherAll<T, C = Task<T>> {
+    inner: Gather<T, C>,
 }
 
-impl<T> Future for GatherAll<T> {
+impl<T, C: ChildTask<Value = T>> Future for GatherAll<T, C> {
     type Output = Vec<Result<T, JoinError>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -167,19 +203,11 @@ impl<T> Future for GatherAll<T> {
         if !g.pending.is_empty() {
             return Poll::Pending;
         }
-        let out = g
-            .slots
-            .drain(..)
-            .map(|s| match s {
-                Slot::Done(r) => r,
-                _ => unreachable!("every child finished"),
-            })
-            .collect();
-        Poll::Ready(out)
+        Poll::Ready(g.take_all(cx))
     }
 }
 
-impl<T> fmt::Debug for GatherAll<T> {
+impl<T, C> fmt::Debug for GatherAll<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("GatherAll").field(&self.inner).finish()
     }
@@ -214,8 +242,8 @@ impl<E: std::error::Error + 'static> std::error::Error for GatherError<E> {
 }
 
 /// [`gather`] for children returning `Result`: the first `Err` (or panic,
-/// or cancellation) is returned at once and the other children keep running
-/// (G3).
+/// or cancellation) is returned at once and the other children keep
+/// running.
 ///
 /// # Panics
 ///
@@ -252,23 +280,22 @@ impl<T, E> Future for TryGather<T, E> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let g = &mut self.inner;
         if let Some(idx) = g.poll_children(cx, |r| !matches!(r, Ok(Ok(_)))) {
-            g.detach_rest();
-            return Poll::Ready(Err(
-                match std::mem::replace(&mut g.slots[idx], Slot::Taken) {
-                    Slot::Done(Ok(Err(e))) => GatherError::Failed(e),
-                    Slot::Done(Err(e)) => GatherError::Join(e),
-                    _ => unreachable!("the failed child's slot holds its failure"),
-                },
-            ));
+            let failure = match g.take(idx, cx) {
+                Ok(Err(e)) => GatherError::Failed(e),
+                Err(e) => GatherError::Join(e),
+                Ok(Ok(_)) => unreachable!("the failed child's output is a failure"),
+            };
+            g.release_rest();
+            return Poll::Ready(Err(failure));
         }
         if !g.pending.is_empty() {
             return Poll::Pending;
         }
         let out = g
-            .slots
-            .drain(..)
-            .map(|s| match s {
-                Slot::Done(Ok(Ok(v))) => v,
+            .take_all(cx)
+            .into_iter()
+            .map(|r| match r {
+                Ok(Ok(v)) => v,
                 _ => unreachable!("every child finished with Ok"),
             })
             .collect();

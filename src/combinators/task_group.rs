@@ -13,10 +13,10 @@ use std::panic::AssertUnwindSafe;
 use crate::runtime::RuntimeError;
 use crate::task::{JoinError, Task, TaskHandle};
 
-/// Why a [`task_group`] child failed.
+/// Why a [`task_group`] child (or the group's body) failed.
 #[derive(Debug)]
 pub enum ChildError<E> {
-    /// The child returned this error.
+    /// The child, or the body, returned this error.
     Failed(E),
     /// The child panicked.
     Panicked(JoinError),
@@ -104,8 +104,8 @@ impl<E> Clone for TaskGroup<E> {
 
 impl<E: 'static> TaskGroup<E> {
     /// Spawns a child (as a task). Its `Ok` value is kept in the returned
-    /// handle; an `Err` (or a panic) makes the whole group fail (TG2).
-    /// Children may be added at any time while the group runs (TG3).
+    /// handle; an `Err` (or a panic) makes the whole group fail. Children
+    /// may be added at any time while the group runs.
     ///
     /// # Errors
     ///
@@ -202,14 +202,19 @@ impl<E> Drop for CancelChildren<E> {
     }
 }
 
-/// Structured concurrency (asyncio's `TaskGroup`, SEMANTICS TG1–TG3): runs
-/// `body` with a [`TaskGroup`] to spawn children with, and returns once the
-/// body **and every child** have finished (TG1).
+/// Structured concurrency (asyncio's `TaskGroup`): runs `body` with a
+/// [`TaskGroup`] to spawn children with, and returns the body's `Ok` value
+/// once the body **and every child** have finished.
 ///
-/// The first child failure (an `Err` or a panic) cancels every other child
-/// and the body itself, waits for them to finish cancelling, and returns
-/// every error that occurred (TG2). A child cancelled from outside is not a
-/// failure. Dropping the group's future cancels all children.
+/// The first failure, a child's or the body's own (an `Err` or a panic of
+/// a child, an `Err` of the body), cancels every other child and the body,
+/// waits for them to finish cancelling, and returns every error that
+/// occurred, in order: the body's `Err` is one of them, as asyncio puts the
+/// body's exception into the group's `ExceptionGroup`. A nested group's
+/// [`TaskGroupError`] returned by the body (with `?`, when `E` converts
+/// from it) or by a child is one error of the outer group. A child
+/// cancelled from outside is not a failure. Dropping the group's future
+/// cancels all children.
 ///
 /// The body is polled in place (it may borrow); children are spawned as
 /// tasks (`'static`).
@@ -226,7 +231,7 @@ impl<E> Drop for CancelChildren<E> {
 ///             Ok(2)
 ///         })
 ///         .unwrap();
-///         (a, b)
+///         Ok((a, b))
 ///     })
 ///     .await;
 ///     let (a, b) = r.unwrap();
@@ -238,7 +243,7 @@ pub async fn task_group<E, R, B, Fut>(body: B) -> Result<R, TaskGroupError<E>>
 where
     E: 'static,
     B: FnOnce(TaskGroup<E>) -> Fut,
-    Fut: Future<Output = R>,
+    Fut: Future<Output = Result<R, E>>,
 {
     let inner = Rc::new(Inner {
         children: RefCell::new(Vec::new()),
@@ -271,8 +276,8 @@ where
     }
 }
 
-/// One poll of the group: the body, then the children (TG1–TG3).
-fn poll_group<E, R, Fut: Future<Output = R>>(
+/// One poll of the group: the body, then the children.
+fn poll_group<E, R, Fut: Future<Output = Result<R, E>>>(
     inner: &Inner<E>,
     cx: &mut std::task::Context<'_>,
     body: &mut Pin<&mut Option<Fut>>,
@@ -284,20 +289,29 @@ fn poll_group<E, R, Fut: Future<Output = R>>(
             if !inner.aborting.get() {
                 if let Some(b) = body.as_mut().as_pin_mut() {
                     if let Poll::Ready(v) = b.poll(cx) {
-                        *output = Some(v);
                         body.set(None);
+                        match v {
+                            Ok(v) => *output = Some(v),
+                            // The body failing fails the group like a child.
+                            Err(e) => inner.fail(ChildError::Failed(e)),
+                        }
                     }
                 }
             }
             poll_children(inner, cx);
             if inner.aborting.get() && !*cancelled_rest {
-                // TG2: cancel the body and every other child. Dropping a
-                // task handle cancels it at once, so their cleanup has run
-                // when this returns.
+                // Cancel the body and every other child, at once: their
+                // cleanup has run when this returns.
                 *cancelled_rest = true;
                 body.set(None);
                 let rest = std::mem::take(&mut *inner.children.borrow_mut());
-                drop(rest);
+                for child in &rest {
+                    child.cancel_now();
+                }
+                // A child whose cleanup panicked failed too: its error
+                // joins the others (read by `poll_children`).
+                inner.children.borrow_mut().extend(rest);
+                poll_children(inner, cx);
                 // Their cancellation may have let new failures in: re-check.
                 continue;
             }
@@ -325,7 +339,7 @@ fn poll_children<E>(inner: &Inner<E>, cx: &mut std::task::Context<'_>) {
             false
         }
     });
-    // Children spawned while we polled (TG3) went into the emptied vector.
+    // Children spawned while we polled went into the emptied vector.
     let mut current = inner.children.borrow_mut();
     children.append(&mut current);
     *current = children;

@@ -186,9 +186,29 @@ impl<T> Task<T> {
         Poll::Pending
     }
 
+    /// Cancels the task now, as dropping the handle would (its future's
+    /// cleanup has run when this returns, unless it is being polled right
+    /// now: then the request is deferred), but keeps the handle so that the
+    /// outcome (a panic of that cleanup) can still be read.
+    pub(crate) fn cancel_now(&self) -> bool {
+        let raw = self.raw();
+        match executor_of(raw) {
+            Some(exec) => exec.cancel_now(raw),
+            None => TaskHandle::cancel_raw(raw),
+        }
+    }
+
     /// Whether the task finished by panicking.
     pub(crate) fn is_panicked(&self) -> bool {
         self.raw().header().has(PANICKED)
+    }
+
+    /// Reads the task's output in place, without taking it: `None` while
+    /// the task runs or once the output was taken.
+    pub(crate) fn peek_output<R>(&self, f: impl FnOnce(&Result<T, JoinError>) -> R) -> Option<R> {
+        // SAFETY: owner thread (Task is !Send), and `T` is the output type
+        // this task was spawned with.
+        unsafe { self.raw().peek_output(f) }
     }
 }
 

@@ -75,6 +75,8 @@ pub(crate) struct Vtable {
     drop_output: unsafe fn(NonNull<Header>) -> Option<Box<dyn Any + Send>>,
     /// Replaces an `Ok` output with `JoinError::Cancelled`.
     cancel_output: unsafe fn(NonNull<Header>),
+    /// A pointer to the stored `Result<T, JoinError>`, null if none is stored.
+    output_ptr: unsafe fn(NonNull<Header>) -> *const (),
     dealloc: unsafe fn(NonNull<Header>),
 }
 
@@ -199,6 +201,31 @@ impl TaskRef {
         unsafe { (self.header().vtable.cancel_output)(self.ptr) }
     }
 
+    /// Reads the stored output in place, without taking it: `None` if there
+    /// is none (not finished yet, or already taken or dropped). Owner
+    /// thread; `T` must be the task's output type.
+    pub(crate) unsafe fn peek_output<T, R>(
+        &self,
+        f: impl FnOnce(&Result<T, JoinError>) -> R,
+    ) -> Option<R> {
+        // Before completion the stage may be mutably borrowed by a poll in
+        // progress (a task peeking at itself): do not touch it.
+        if !self.header().has(COMPLETE) {
+            return None;
+        }
+        // SAFETY: owner thread (the caller's contract), COMPLETE (so no
+        // poll or cancel holds the stage); the function only reads it.
+        let ptr = unsafe { (self.header().vtable.output_ptr)(self.ptr) };
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer points at the stored
+        // `Result<F::Output, JoinError>`, `F::Output` is `T` (the caller's
+        // contract), and the stage is not touched while `f` runs: `f` gets a
+        // shared reference and the task is not polled or completed from in here.
+        Some(f(unsafe { &*ptr.cast::<Result<T, JoinError>>() }))
+    }
+
     /// Drops a completed task's output; returns a panic payload it held.
     /// Owner thread; `COMPLETE`.
     pub(crate) fn drop_output(&self) -> Option<Box<dyn Any + Send>> {
@@ -290,6 +317,7 @@ impl<F: Future + 'static> VtableFor<F> {
         take_output: take_output::<F>,
         drop_output: drop_output::<F>,
         cancel_output: cancel_output::<F>,
+        output_ptr: output_ptr::<F>,
         dealloc: dealloc::<F>,
     };
 }
@@ -399,6 +427,20 @@ unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) -> Option<Box<dyn Any + S
             // loop's exception handler: surface it as that payload.
             catch_unwind(AssertUnwindSafe(move || drop(other))).err()
         }
+    }
+}
+
+/// # Safety
+///
+/// `ptr` is a live `TaskCell<F>`; owner thread.
+unsafe fn output_ptr<F: Future>(ptr: NonNull<Header>) -> *const () {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+    // SAFETY: a shared read of the stage on the owner thread, while no
+    // vtable function is running (module invariant "Stage access").
+    match unsafe { &*cell.stage.get() } {
+        Stage::Finished(out) => (out as *const Result<F::Output, JoinError>).cast(),
+        _ => std::ptr::null(),
     }
 }
 

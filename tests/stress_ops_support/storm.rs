@@ -472,6 +472,7 @@ impl Worker {
                 Err::<(), _>("sibling failed")
             })
             .expect("spawn the failing sibling");
+            Ok(())
         })
         .await;
         let e = r.expect_err("the failing sibling fails the group");

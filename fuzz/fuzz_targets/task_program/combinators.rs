@@ -131,7 +131,7 @@ pub async fn group(w: &Rc<World>, defs: &[ChildDef], t: u8) {
             }
             ringloop::yield_now().await;
         }
-        handles
+        Ok(handles)
     });
     match wait_for(fut, timeout(t)).await {
         Ok(Ok(handles)) => {

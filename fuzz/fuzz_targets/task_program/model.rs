@@ -142,7 +142,7 @@ pub fn dur(n: u64, unit_us: u64) -> Duration {
     }
 }
 
-/// A `wait_for` timeout: 0–3 ms (0 polls once).
+/// A `wait_for` timeout: 0–3 ms (0 never polls the future).
 pub fn timeout(n: u8) -> Option<Duration> {
     Some(dur(u64::from(n % 16), 200))
 }
