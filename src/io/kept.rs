@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Poll, Waker};
 
@@ -21,6 +22,9 @@ pub(crate) struct Kept {
     unread: RefCell<Vec<u8>>,
     /// An abandoned read saw end-of-stream.
     eof: Cell<bool>,
+    /// The error an abandoned read got (a reset), as an errno: the next
+    /// read after the kept bytes reports it, once, as the kernel would have.
+    error: Cell<Option<i32>>,
     /// Reads in the kernel (only abandoned ones can overlap a new read).
     in_flight: Cell<usize>,
     /// The read waiting in [`Kept::landed`].
@@ -41,22 +45,22 @@ impl Kept {
         .await;
     }
 
-    /// Serves a read from what is kept: `Some(n)` bytes copied into `buf`,
-    /// `Some(0)` at a kept end-of-stream, `None` when the kernel must be
-    /// asked.
-    pub(crate) fn serve<B: IoBufMut>(&self, buf: &mut B) -> Option<usize> {
+    /// Serves a read from what is kept: `Some(Ok(n))` bytes copied into
+    /// `buf`, then the error an abandoned read got (once), then `Some(Ok(0))`
+    /// at a kept end-of-stream; `None` when the kernel must be asked.
+    pub(crate) fn serve<B: IoBufMut>(&self, buf: &mut B) -> Option<io::Result<usize>> {
         let mut unread = self.unread.borrow_mut();
         if !unread.is_empty() {
             let n = copy_into(buf, &unread);
             unread.drain(..n);
             release_if_empty(&mut unread);
-            return Some(n);
+            return Some(Ok(n));
         }
-        self.eof.get().then_some(0)
+        self.kept_end()
     }
 
     /// [`Kept::serve`] into several buffers in order.
-    pub(crate) fn serve_vectored<B: IoBufMut>(&self, bufs: &mut [B]) -> Option<usize> {
+    pub(crate) fn serve_vectored<B: IoBufMut>(&self, bufs: &mut [B]) -> Option<io::Result<usize>> {
         let mut unread = self.unread.borrow_mut();
         if !unread.is_empty() {
             let mut n = 0;
@@ -68,9 +72,17 @@ impl Kept {
             }
             unread.drain(..n);
             release_if_empty(&mut unread);
-            return Some(n);
+            return Some(Ok(n));
         }
-        self.eof.get().then_some(0)
+        self.kept_end()
+    }
+
+    /// With no bytes kept: a kept error (taken), else a kept end-of-stream.
+    fn kept_end(&self) -> Option<io::Result<usize>> {
+        if let Some(errno) = self.error.take() {
+            return Some(Err(io::Error::from_raw_os_error(errno)));
+        }
+        self.eof.get().then_some(Ok(0))
     }
 
     /// Keeps bytes after those already kept.
@@ -134,6 +146,21 @@ impl<H: KeepsReads> ReadGuard<H> {
             kept.eof.set(true);
         }
     }
+
+    /// Keeps the error a read got after its future was dropped (not its
+    /// own cancellation): the connection's failure must reach the next
+    /// read, not be mistaken for a quiet end-of-stream.
+    pub(crate) fn keep_error(&self, error: &io::Error) {
+        match error.raw_os_error() {
+            Some(libc::ECANCELED | libc::EINTR) | None => {}
+            Some(errno) => {
+                let kept = self.0.kept();
+                if kept.error.get().is_none() {
+                    kept.error.set(Some(errno));
+                }
+            }
+        }
+    }
 }
 
 impl<H: KeepsReads> Drop for ReadGuard<H> {
@@ -156,14 +183,26 @@ mod tests {
         kept.push(&[7u8; 100_000]);
         kept.push_front(b"head");
         let mut a = Vec::with_capacity(4);
-        assert_eq!(kept.serve(&mut a), Some(4));
+        assert_eq!(kept.serve(&mut a).unwrap().unwrap(), 4);
         assert_eq!(a, b"head");
         let mut b = Vec::with_capacity(200_000);
-        assert_eq!(kept.serve(&mut b), Some(100_000));
+        assert_eq!(kept.serve(&mut b).unwrap().unwrap(), 100_000);
         assert!(b.iter().all(|&x| x == 7));
         assert!(kept.unread.borrow().capacity() <= 4096, "high-water kept");
-        assert_eq!(kept.serve(&mut b), None, "nothing kept, no EOF");
+        assert!(kept.serve(&mut b).is_none(), "nothing kept, no EOF");
         kept.eof.set(true);
-        assert_eq!(kept.serve(&mut b), Some(0));
+        assert_eq!(kept.serve(&mut b).unwrap().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_kept_error_comes_after_the_kept_bytes_once() {
+        let kept = Kept::default();
+        kept.push(b"ab");
+        kept.error.set(Some(libc::ECONNRESET));
+        let mut a = Vec::with_capacity(8);
+        assert_eq!(kept.serve(&mut a).unwrap().unwrap(), 2);
+        let e = kept.serve(&mut a).unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        assert!(kept.serve(&mut a).is_none(), "the error is reported once");
     }
 }

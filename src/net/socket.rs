@@ -132,8 +132,8 @@ impl Socket {
     /// from the kernel.
     pub(crate) async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
         self.0.kept.landed().await;
-        if let Some(n) = self.0.kept.serve(&mut buf) {
-            return (Ok(n), buf);
+        if let Some(res) = self.0.kept.serve(&mut buf) {
+            return (res, buf);
         }
         match Op::try_submit(&self.0.driver, KeptRead::new(self, buf)) {
             Ok(op) => op.await,
@@ -148,8 +148,8 @@ impl Socket {
     ) -> (io::Result<usize>, Vec<B>) {
         use crate::driver::op::vectored::RecvVectored;
         self.0.kept.landed().await;
-        if let Some(n) = self.0.kept.serve_vectored(&mut bufs) {
-            return (Ok(n), bufs);
+        if let Some(res) = self.0.kept.serve_vectored(&mut bufs) {
+            return (res, bufs);
         }
         match Op::try_submit(&self.0.driver, RecvVectored::new(self, bufs)) {
             Ok(op) => op.await,
@@ -254,7 +254,7 @@ impl Socket {
             let served = kept.serve(&mut rest);
             buf = rest.into_inner();
             let res = match served {
-                Some(n) => Ok(n),
+                Some(res) => res,
                 None => match Op::try_submit(&self.0.driver, KeptRead::after(self, buf, got)) {
                     Ok(op) => {
                         let (res, b) = op.await;

@@ -118,8 +118,8 @@ impl Pipe {
     pub(crate) async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
         let inner = &self.0;
         inner.kept.landed().await;
-        if let Some(n) = inner.kept.serve(&mut buf) {
-            return (Ok(n), buf);
+        if let Some(res) = inner.kept.serve(&mut buf) {
+            return (res, buf);
         }
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);

@@ -81,14 +81,18 @@ unsafe impl<H: StreamFd, B: IoBufMut> OpCode for KeptRead<H, B> {
     }
 
     fn complete_orphan(self, c: Completion) {
-        let (n, eof) = match c.into_result() {
-            Ok(n) => (n as usize, n == 0),
-            // Cancelled or failed: only the earlier bytes are left to keep.
-            Err(_) => (0, false),
+        let (n, eof, error) = match c.into_result() {
+            Ok(n) => (n as usize, n == 0, None),
+            // Cancelled or failed: only the earlier bytes are left to keep,
+            // and a failure (a reset) for the read after them.
+            Err(e) => (0, false, Some(e)),
         };
         // SAFETY: the first `skip` bytes were initialised before and the
         // kernel wrote `n` more right after them.
         let got = unsafe { crate::io::kernel_written(&self.buf, self.skip + n) };
         self.guard.keep_unread(got, eof);
+        if let Some(e) = error {
+            self.guard.keep_error(&e);
+        }
     }
 }

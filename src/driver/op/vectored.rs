@@ -65,18 +65,21 @@ unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
     }
 
     fn complete_orphan(self, c: Completion) {
-        if let Ok(n) = c.into_result() {
-            let mut left = n as usize;
-            for b in &self.bufs {
-                let k = left.min(b.bytes_total());
-                // SAFETY: the kernel wrote the first `k` bytes of this buffer.
-                let got = unsafe { crate::io::kernel_written(b, k) };
-                self.guard.keep_unread(got, false);
-                left -= k;
-            }
-            if n == 0 {
-                self.guard.keep_unread(&[], true);
-            }
+        let n = match c.into_result() {
+            Ok(n) => n,
+            // A failure (a reset) is for the next read; a cancel is ours.
+            Err(e) => return self.guard.keep_error(&e),
+        };
+        let mut left = n as usize;
+        for b in &self.bufs {
+            let k = left.min(b.bytes_total());
+            // SAFETY: the kernel wrote the first `k` bytes of this buffer.
+            let got = unsafe { crate::io::kernel_written(b, k) };
+            self.guard.keep_unread(got, false);
+            left -= k;
+        }
+        if n == 0 {
+            self.guard.keep_unread(&[], true);
         }
     }
 }
