@@ -2,8 +2,10 @@
 //! with asyncio's programming model.
 //!
 //! Each thread runs its own [`EventLoop`]: tasks, timers and callbacks in
-//! user space, and every sleep and I/O operation submitted to one io_uring
-//! whose completions wake the tasks waiting for them. The API speaks
+//! user space, and every I/O operation submitted to one io_uring whose
+//! completions wake the tasks waiting for them (a sleep is a timer of the
+//! loop, whose nearest deadline bounds the ring's wait). Blocking calls go
+//! to a thread pool ([`to_thread`]). The API speaks
 //! asyncio: [`run`], [`spawn`], [`sleep`], [`Task::cancel`], [`Promise`],
 //! `call_soon`, `call_later`, `run_until_complete`, `run_forever`, `stop`.
 //!
@@ -34,13 +36,17 @@
 //! `sys` (raw syscalls) → `driver` (the io_uring proactor: ops own their
 //! buffers until their completion arrives, whatever happens to their
 //! futures) → `task` (one allocation per task, FIFO run queue) → `runtime`
-//! (the loop, timers, callbacks) → [`time`], [`Promise`].
+//! (the loop, timers, callbacks, the blocking pool) → [`time`], [`Promise`],
+//! [`combinators`], [`sync`], and the I/O modules [`io`], [`net`], [`fs`],
+//! [`process`], [`signal`].
 //!
 //! # Cancellation
 //!
-//! Dropping a [`Task`] cancels it: its future is dropped at its next turn on
-//! the loop (the future's `Drop` is asyncio's `finally`), and whoever awaits
-//! it gets a cancelled [`JoinError`]. Dropping an I/O future never frees
+//! Dropping a [`Task`] cancels it (unlike asyncio, where a task runs on
+//! when its handle is dropped; [`Task::detach`] lets it run): its future
+//! is dropped at its next turn on the loop (the future's `Drop` is
+//! asyncio's `finally`), and whoever awaits it gets a cancelled
+//! [`JoinError`]. Dropping an I/O future never frees
 //! memory the kernel may still write: the driver keeps it until the
 //! operation's completion arrives.
 

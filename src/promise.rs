@@ -104,7 +104,7 @@ enum State<T> {
 ///     });
 ///     p.set_result(41).unwrap();
 ///     assert_eq!(waiter.await.unwrap(), 42);
-///     assert!(p.set_result(0).is_err()); // F1: already done
+///     assert!(p.set_result(0).is_err()); // already done
 /// })
 /// .unwrap();
 /// ```
@@ -230,7 +230,7 @@ impl<T: 'static> Promise<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if it is already done (F1).
+    /// [`InvalidStateError`] if it is already done.
     pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
         self.finish(Ok(value))
     }
@@ -249,7 +249,7 @@ impl<T: 'static> Promise<T> {
     }
 
     /// Cancels the promise for every awaiter. Returns false if it was
-    /// already done (F4).
+    /// already done.
     pub fn cancel(&self) -> bool {
         self.finish(Err(PromiseError::Cancelled)).is_ok()
     }
@@ -394,7 +394,8 @@ impl<T: Clone> Future for Promise<T> {
 
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
-        // F5: an awaiter going away only removes its own waker.
+        // An awaiter going away only removes its own waker: the promise is
+        // not cancelled for the others.
         if let Some(k) = self.waiter.take() {
             if let Ok(mut st) = self.state.try_borrow_mut() {
                 if let State::Pending { waiters, .. } = &mut *st {

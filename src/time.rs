@@ -37,9 +37,9 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// Waits until `duration` has passed (asyncio's `sleep`).
 ///
 /// `sleep(Duration::ZERO)` yields exactly once: every task that was ready
-/// runs before the sleeper resumes (SEMANTICS S1). A sleep never completes
-/// before its duration has passed (S2); dropping it disarms its timer with
-/// no syscall and no later wake-up (S3). A duration beyond 30,000 years
+/// runs before the sleeper resumes. A sleep never completes before its
+/// duration has passed; dropping it disarms its timer with no syscall and
+/// no later wake-up. A duration beyond 30,000 years
 /// (`Duration::MAX` included) sleeps for more than 30,000 years: for ever,
 /// without overflow and without the loop waking up for it.
 ///

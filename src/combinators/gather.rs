@@ -243,7 +243,8 @@ impl<E: std::error::Error + 'static> std::error::Error for GatherError<E> {
 
 /// [`gather`] for children returning `Result`: the first `Err` (or panic,
 /// or cancellation) is returned at once and the other children keep
-/// running.
+/// running, as in asyncio's `gather`; [`crate::task_group`] cancels them
+/// instead.
 ///
 /// # Panics
 ///

@@ -7,9 +7,10 @@
 //! (`OPENAT`, `READ`, `WRITE`, `FSYNC`, `STATX`, `FTRUNCATE`, `FALLOCATE`,
 //! `UNLINKAT`, `RENAMEAT`, `MKDIRAT`, `CLOSE`); none blocks the loop's
 //! thread. When the kernel lacks one of them the operation fails with an
-//! `Unsupported` error naming the opcode (ringloop has no blocking pool to
-//! fall back on yet), except [`File::set_len`], which falls back to a plain
-//! `ftruncate(2)` call.
+//! `Unsupported` error naming the opcode, with no fallback (to run the
+//! `std::fs` call on the blocking pool instead, use
+//! [`to_thread`](crate::to_thread)), except [`File::set_len`], which falls
+//! back to a plain `ftruncate(2)` call.
 //!
 //! Paths are anything `AsRef<Path>`, UTF-8 or not; a path containing a NUL
 //! byte is an `InvalidInput` error. Errors about a path name it, as in

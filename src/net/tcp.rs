@@ -426,7 +426,8 @@ mod tests {
         assert_eq!(r, 0);
     }
 
-    /// R1 on the single-shot path (kernels without multishot accept): the
+    /// A failed connection never fails the listener, on the single-shot
+    /// path too (kernels without multishot accept): the
     /// accept reports the address itself, so a connection reset in the
     /// backlog comes back as a stream whose reads fail or end, never as an
     /// accept error; the good client after the resets is served.

@@ -1,5 +1,4 @@
-//! Child processes driven by the loop (asyncio's `create_subprocess_exec`,
-//! SEMANTICS X2).
+//! Child processes driven by the loop (asyncio's `create_subprocess_exec`).
 //!
 //! [`Command`] mirrors [`std::process::Command`]; [`Command::spawn`] gives
 //! a [`Child`] whose piped stdin, stdout and stderr are ringloop streams

@@ -1,6 +1,6 @@
 //! Thread-per-core: [`Cores`] starts one event loop per thread (optionally
 //! pinned to a CPU), runs the same async entry point on each, and stops and
-//! joins them together (DESIGN.md decision 1).
+//! joins them together.
 //!
 //! Loops share nothing; they talk through [`Handle`]s (every core gets the
 //! handles of all cores in its [`Core`]), [`Handle::spawn`] to run work on

@@ -154,7 +154,7 @@ impl Handle {
     }
 
     /// Schedules `f` to run on the loop's thread at its next turn, from any
-    /// thread (asyncio's `call_soon_threadsafe`, SEMANTICS L7). A parked
+    /// thread (asyncio's `call_soon_threadsafe`). A parked
     /// loop is woken at once (one eventfd write); a running loop costs the
     /// caller a lock and no syscall. Called on the loop's own thread it is
     /// [`call_soon`](Handle::call_soon): same FIFO queue.

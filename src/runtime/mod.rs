@@ -310,7 +310,7 @@ impl EventLoop {
     }
 
     /// Runs the loop until `future` completes and returns its output; other
-    /// tasks stay pending and resume on the next run call (SEMANTICS L1).
+    /// tasks stay pending and resume on the next run call.
     ///
     /// A panic in `future` propagates to the caller (the loop stays usable).
     ///
@@ -351,8 +351,8 @@ impl EventLoop {
     }
 
     /// Runs the loop until [`EventLoop::stop`] is called. `stop()` called
-    /// before `run_forever()` makes it run one iteration and return
-    /// (SEMANTICS L2).
+    /// before `run_forever()` makes it run one iteration, without blocking,
+    /// and return.
     ///
     /// # Errors
     ///
@@ -438,7 +438,8 @@ impl EventLoop {
     }
 
     /// Spawns `future` as a task on this loop (asyncio's `loop.create_task`);
-    /// it runs once the loop runs.
+    /// it runs once the loop runs. Unlike asyncio, dropping the returned
+    /// [`Task`] cancels the task (see [`Task::detach`]).
     ///
     /// # Errors
     ///
@@ -461,7 +462,7 @@ impl EventLoop {
     }
 
     /// Schedules `f` to run on the next iteration, after everything already
-    /// ready (FIFO, SEMANTICS L5).
+    /// ready (FIFO).
     ///
     /// # Errors
     ///
@@ -522,7 +523,7 @@ impl EventLoop {
 
     /// Calls `f` on this loop, as a `call_soon` callback (never in signal
     /// context), after each delivery of `signum` (asyncio's
-    /// `loop.add_signal_handler`, SEMANTICS X1). Replaces this loop's
+    /// `loop.add_signal_handler`). Replaces this loop's
     /// previous handler for `signum`. Deliveries made while the loop does
     /// not run are coalesced into one call. See [`crate::signal`].
     ///
@@ -629,8 +630,7 @@ impl std::fmt::Debug for EventLoop {
 /// waits until they finished cancelling, then waits (at most 5 s, see
 /// [`EventLoop::shutdown_default_executor`]; [`Builder::run`] with
 /// [`Builder::blocking_shutdown_timeout`] to change it) for the blocking
-/// jobs the loop submitted, then closes the loop (asyncio's `asyncio.run`,
-/// SEMANTICS L3).
+/// jobs the loop submitted, then closes the loop (asyncio's `asyncio.run`).
 ///
 /// A panic in `future` propagates.
 ///
@@ -642,8 +642,8 @@ impl std::fmt::Debug for EventLoop {
 /// Ctrl-C (`SIGINT`, when its disposition was the default and no user code
 /// listens for it) cancels `future`, then `run` shuts down as usual and
 /// returns an error of kind `Interrupted` wrapping
-/// [`KeyboardInterrupt`](crate::signal::KeyboardInterrupt) (SEMANTICS X1;
-/// details, and what a second Ctrl-C does, in [`crate::signal`]).
+/// [`KeyboardInterrupt`](crate::signal::KeyboardInterrupt) (details, and
+/// what a second Ctrl-C does, in [`crate::signal`]).
 ///
 /// # Examples
 ///
@@ -659,7 +659,7 @@ pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
 /// [`run`] on a loop built by `builder` ([`Builder::run`]).
 pub(crate) fn run_with<F: Future>(builder: &Builder, future: F) -> io::Result<F::Output> {
     let lp = builder.build()?;
-    // Ctrl-C cancels `future` (X1; see `crate::signal`).
+    // Ctrl-C cancels `future` (see `crate::signal`).
     let out = lp.run_until_complete(crate::signal::cancel_on_ctrl_c(future))?;
     lp.cancel_all_tasks()?;
     lp.shutdown_default_executor(Some(lp.blocking_shutdown_timeout()))?;
@@ -668,7 +668,9 @@ pub(crate) fn run_with<F: Future>(builder: &Builder, future: F) -> io::Result<F:
 }
 
 /// Spawns `future` as a task on the running loop (asyncio's
-/// `asyncio.create_task`). The task starts after the caller yields (T1).
+/// `asyncio.create_task`). The task starts after the caller yields. Unlike
+/// asyncio, dropping the returned [`Task`] cancels the task (see
+/// [`Task::detach`]).
 ///
 /// # Panics
 ///

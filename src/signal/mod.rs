@@ -1,6 +1,6 @@
 //! Signals: [`signal`] streams, one-shot [`recv`] and [`ctrl_c`],
 //! [`EventLoop::add_signal_handler`](crate::EventLoop::add_signal_handler),
-//! and the Ctrl-C handling of [`crate::run`] (SEMANTICS X1).
+//! and the Ctrl-C handling of [`crate::run`].
 //!
 //! # Design
 //!
@@ -67,7 +67,7 @@
 //! main future starts, `run` installs ringloop's handler; a `SIGINT`
 //! delivered while no user code listens for it (no [`Signal`] for
 //! `SIGINT`, no loop signal handler for it, anywhere in the process) then
-//! drops the main future (running its clean-up, SEMANTICS T5), `run`
+//! drops the main future (running its clean-up), `run`
 //! cancels the remaining tasks and closes the loop as usual, and returns an
 //! `io::Error` of kind [`Interrupted`](std::io::ErrorKind::Interrupted)
 //! wrapping [`KeyboardInterrupt`]. While user code listens for `SIGINT`,

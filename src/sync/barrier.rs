@@ -19,8 +19,7 @@ struct Inner {
     waiters: WaitList<Note>,
 }
 
-/// Makes `parties` tasks wait for each other (asyncio's `Barrier`,
-/// SEMANTICS Q3).
+/// Makes `parties` tasks wait for each other (asyncio's `Barrier`).
 ///
 /// Each task calls [`wait`](Barrier::wait); when the last of `parties`
 /// arrives, all of them return, each with a distinct index in

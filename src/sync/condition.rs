@@ -10,8 +10,7 @@ use super::error::TryLockError;
 use super::lock::{Lock, LockGuard};
 use super::wait_list::{WaitList, wake_all};
 
-/// A condition variable for tasks of one loop (asyncio's `Condition`,
-/// SEMANTICS Q3).
+/// A condition variable for tasks of one loop (asyncio's `Condition`).
 ///
 /// A condition is tied to a [`Lock`] (its own, or one given to
 /// [`with_lock`](Condition::with_lock) so several conditions can share it).

@@ -14,7 +14,7 @@ struct Inner {
     waiters: WaitList<()>,
 }
 
-/// A flag tasks can wait for (asyncio's `Event`, SEMANTICS Q3).
+/// A flag tasks can wait for (asyncio's `Event`).
 ///
 /// [`set`](Event::set) wakes every task waiting in [`wait`](Event::wait);
 /// each of them returns even if the event is [`clear`](Event::clear)-ed

@@ -7,8 +7,7 @@ use std::rc::Rc;
 use super::error::TryLockError;
 use super::permits::{self, Permits};
 
-/// A mutual-exclusion lock for tasks of one loop (asyncio's `Lock`,
-/// SEMANTICS Q3).
+/// A mutual-exclusion lock for tasks of one loop (asyncio's `Lock`).
 ///
 /// [`lock`](Lock::lock) waits until the lock is free and returns a
 /// [`LockGuard`]; dropping the guard unlocks it. Waiting tasks get the lock
@@ -16,7 +15,7 @@ use super::permits::{self, Permits};
 /// to the first waiter, so a task calling `lock` or `try_lock` meanwhile
 /// cannot jump the queue. Dropping a waiting `lock()` future takes it out of
 /// the queue; if the lock had already been handed to it, it goes on to the
-/// next waiter (Q2: a cancelled `lock` never leaks the lock).
+/// next waiter (a cancelled `lock` never leaks the lock).
 ///
 /// Like asyncio's, the lock guards no data and is not reentrant. It is a
 /// cheap handle: clones share the same lock. It is `!Send`: it belongs to

@@ -14,7 +14,7 @@
 //! std::thread::spawn(move || drop(lock)); // error: `Lock` is not `Send`
 //! ```
 //!
-//! # Fairness and cancellation (SEMANTICS Q2)
+//! # Fairness and cancellation
 //!
 //! Cancelling a task drops its future, so every wait here may be dropped at
 //! any `.await`. All primitives share one design that makes this safe by

@@ -70,8 +70,10 @@ impl CallbackId {
 
 /// A handle to a spawned task: await it for its output.
 ///
-/// Dropping a `Task` cancels the task (asyncio's cancellation propagates
-/// through `await`, and this reproduces it); call [`Task::detach`] to let it
+/// Dropping a `Task` cancels the task: a deliberate difference from asyncio,
+/// where a task runs on when its handle is dropped. It is how cancelling a
+/// task that awaits another reaches that one too, as asyncio's
+/// cancellation propagates through `await`. Call [`Task::detach`] to let it
 /// run to completion unobserved. `Task` is `!Send`: tasks belong to the loop
 /// (thread) that spawned them.
 ///

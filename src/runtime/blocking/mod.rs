@@ -1,6 +1,6 @@
 //! The blocking pool: [`to_thread`], [`spawn_blocking`],
-//! [`EventLoop::run_in_executor`] and [`BlockingPool`] (DESIGN.md
-//! decision 8, SEMANTICS E1–E4).
+//! [`EventLoop::run_in_executor`] and [`BlockingPool`]: blocking functions
+//! run on a bounded pool of threads while the loop runs its other tasks.
 //!
 //! The user-facing explanation (pools and sizes, results, how a result
 //! reaches the loop, shutdown) is on [`BlockingPool`], which rustdoc shows.
@@ -70,10 +70,9 @@ impl LoopBlocking {
 /// `to_thread` before the loop runs, uses the default pool; use
 /// [`EventLoop::run_in_executor`] there to get the loop's.
 ///
-/// The loop keeps running its other tasks meanwhile (SEMANTICS E1). A panic
-/// in `f` is returned as a panicked [`JoinError`](crate::JoinError) (E2).
-/// Dropping the `BlockingTask` does not stop `f`; its result is dropped
-/// (E3).
+/// The loop keeps running its other tasks meanwhile. A panic in `f` is
+/// returned as a panicked [`JoinError`](crate::JoinError). Dropping the
+/// `BlockingTask` does not stop `f`; its result is dropped.
 ///
 /// # Examples
 ///

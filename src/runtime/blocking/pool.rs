@@ -27,7 +27,7 @@ const DEFAULT_THREAD_NAME: &str = "ringloop-blocking";
 /// A loop's thread must never block: a blocking call stalls every task of
 /// the loop. [`to_thread`](crate::to_thread) runs such a call on a pool
 /// thread and gives the loop a [`BlockingTask`] to await meanwhile, while
-/// the loop runs its other tasks (SEMANTICS E1).
+/// the loop runs its other tasks.
 ///
 /// # Pools and sizes
 ///
@@ -35,7 +35,7 @@ const DEFAULT_THREAD_NAME: &str = "ringloop-blocking";
 /// shared by all its loops and made on first use: at most
 /// `min(32, cpus + 4)` threads (asyncio's default executor size), started
 /// on demand, each exiting after 10 s without work. Jobs beyond the bound
-/// wait in a FIFO queue (E4). A loop can use a pool of its own
+/// wait in a FIFO queue. A loop can use a pool of its own
 /// ([`Builder::blocking_pool`](crate::Builder::blocking_pool));
 /// `to_thread` picks the pool of the loop running on the calling thread, or
 /// the default pool when none runs. Cloning a `BlockingPool` gives another
@@ -45,9 +45,9 @@ const DEFAULT_THREAD_NAME: &str = "ringloop-blocking";
 /// # Results
 ///
 /// A panic in a job is caught on the pool thread and comes back as a
-/// panicked [`JoinError`](crate::JoinError); the thread lives on (E2).
+/// panicked [`JoinError`](crate::JoinError); the thread lives on.
 /// Dropping the [`BlockingTask`] does not stop the job, which cannot be
-/// interrupted: it runs to completion and its result is dropped (E3).
+/// interrupted: it runs to completion and its result is dropped.
 ///
 /// # How a result reaches the loop
 ///

@@ -8,8 +8,7 @@
 //!
 //! The cell's stages: `Queued(f)` → `Running` → `Done(result)` → `Taken`.
 //! When the [`BlockingTask`] is dropped first (`detached`), the job still
-//! runs and its result is dropped on the pool thread as soon as it is made
-//! (SEMANTICS E3).
+//! runs and its result is dropped on the pool thread as soon as it is made.
 
 use std::fmt;
 use std::future::Future;
@@ -158,7 +157,7 @@ where
                 count: None,
             };
         };
-        // A panic becomes the awaiter's error (E2); the pool thread lives on.
+        // A panic becomes the awaiter's error; the pool thread lives on.
         let out = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked);
         self.finish(out)
     }
@@ -214,7 +213,7 @@ where
 }
 
 /// The result of a job on a blocking pool: resolves to the closure's
-/// return value, or to a [`JoinError`] if it panicked (SEMANTICS E2).
+/// return value, or to a [`JoinError`] if it panicked.
 ///
 /// Made by [`to_thread`](crate::to_thread),
 /// [`spawn_blocking`](crate::spawn_blocking),
@@ -225,7 +224,7 @@ where
 ///
 /// It is `Send` and needs no event loop: any executor can await it (the
 /// pool thread wakes the awaiter's `Waker`). Dropping it does not stop the
-/// job: the job runs to completion and its result is dropped (E3). The
+/// job: the job runs to completion and its result is dropped. The
 /// error is cancelled, not panicked, only when the pool could not start a
 /// single thread to run the job.
 ///

@@ -15,7 +15,7 @@ use self::state::{Core, Get, Join, Put};
 use super::error::{QueueEmpty, QueueFull, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 use super::wait_list::wake_all;
 
-/// A FIFO queue for tasks of one loop (asyncio's `Queue`, SEMANTICS Q1–Q2).
+/// A FIFO queue for tasks of one loop (asyncio's `Queue`).
 ///
 /// With a `maxsize` (0: unbounded), [`put`](Queue::put) waits while the
 /// queue is full and [`get`](Queue::get) while it is empty; the `_nowait`
@@ -29,7 +29,7 @@ use super::wait_list::wake_all;
 /// give each task its own clone. It is `!Send`: it belongs to the loop's
 /// thread.
 ///
-/// Fairness and cancel safety (Q2): tasks waiting in `get` are served in
+/// Fairness and cancel safety: tasks waiting in `get` are served in
 /// FIFO order, and so are tasks waiting in `put`; a newcomer never takes
 /// an item (or a slot) that a waiting task is owed. When an item arrives
 /// for a waiting `get`, it is *reserved* for that task, not handed over:
