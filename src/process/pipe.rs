@@ -4,7 +4,7 @@
 //! Every op on a pipe holds a clone, so the fd stays open until the last
 //! op's CQE; when the last clone goes, the fd is closed through the ring.
 //! Bytes read by a read whose future was dropped are kept here and
-//! returned first by the next read (DESIGN.md decision 4).
+//! returned first by the next read: cancelling a read loses no data.
 //!
 //! The fd stays in blocking mode (as `std` creates it). io_uring first
 //! tries a pipe read or write without blocking and, when the pipe is empty
