@@ -1,5 +1,5 @@
 //! [`Kept`]: the bytes that reads abandoned in flight received, served to
-//! the next read (DESIGN.md decision 4), shared by sockets and pipes.
+//! the next read so that cancelling a read loses no data; shared by sockets and pipes.
 //!
 //! A read whose future is dropped stays in the kernel until its CQE; what it
 //! received then lands here ([`ReadGuard::keep_unread`]). A new read first

@@ -3,7 +3,7 @@
 //! Every op on a socket holds a clone, so the fd stays open until the last
 //! op's CQE; when the last clone goes, the fd is closed through the ring.
 //! Bytes received by a read whose future was dropped are kept here and
-//! returned first by the next read (DESIGN.md decision 4).
+//! returned first by the next read: cancelling a read loses no data.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
