@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +17,7 @@ use std::rc::Rc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{Sha256, XorShift, ensure_nofile, run_bounded};
+use common::{Sha256, XorShift, ensure_nofile, reset, run_bounded};
 use ringloop::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use ringloop::{spawn, to_thread};
 
@@ -29,31 +28,9 @@ const GOOD_EVERY: usize = 25;
 /// How long a good client waits for its echo before it fails the test.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Makes `fd`'s close send RST instead of FIN (SO_LINGER on, 0 s).
-fn set_linger_zero(fd: std::os::fd::RawFd) {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `lg` is a valid `linger` for the call's duration and the size
-    // passed is its size; `fd` is an open socket of the caller.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
-}
-
 /// A client that connects and resets at once.
 fn reset_client(addr: SocketAddr) {
-    let s = std::net::TcpStream::connect(addr).expect("reset client connect");
-    set_linger_zero(s.as_raw_fd());
-    drop(s);
+    reset(std::net::TcpStream::connect(addr).expect("reset client connect"));
 }
 
 /// A good client: sends `payload`, half-closes, and checks that exactly the

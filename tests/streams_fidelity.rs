@@ -11,10 +11,9 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::{fd_count, fd_list, ms, run_bounded, serial};
+use common::{fd_count, fd_list, ms, reset, run_bounded, serial};
 use ringloop::io::{StreamError, StreamReader, StreamWriter, open_connection};
 use ringloop::wait_for;
 
@@ -33,27 +32,6 @@ async fn connection() -> (StreamReader, StreamWriter, std::net::TcpStream) {
 /// Lets what the peer sent over loopback reach our socket.
 async fn settle() {
     ringloop::sleep(ms(20)).await;
-}
-
-/// Closes `peer` with an RST (SO_LINGER on, 0 s).
-fn reset(peer: std::net::TcpStream) {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `lg` is a valid `linger` for the call's duration, the size
-    // passed is its size, and the fd is the peer's open socket.
-    let r = unsafe {
-        libc::setsockopt(
-            peer.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
-    drop(peer);
 }
 
 #[track_caller]

@@ -761,28 +761,6 @@ fn gather_under_timeout_loses_and_duplicates_nothing() {
     });
 }
 
-/// Makes `s`'s close send RST instead of FIN (SO_LINGER on, 0 s).
-fn reset_std(s: std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `lg` is a valid `linger` for the call's duration and the size
-    // passed is its size; the fd is `s`'s, open here.
-    let r = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
-    drop(s);
-}
-
 /// ST8 below the streams layer: a read whose future was dropped after the
 /// kernel failed it with the peer's reset (the completion arrived, nobody
 /// polled it) hands that reset to the next read; it is not turned into a
@@ -810,7 +788,7 @@ fn st8_a_reset_taken_by_a_dropped_read_reaches_the_next_read() {
             // that completion without polling the read again.
             assert!(futures_util::poll!(read.as_mut()).is_pending());
             yield_now().await;
-            reset_std(client);
+            common::reset(client);
             sleep(ms(10)).await;
             drop(read);
             let (res, _) = server.read(Vec::with_capacity(16)).await;

@@ -298,3 +298,30 @@ pub fn run_bounded<F: Future>(limit: Duration, fut: F) -> F::Output {
     })
     .expect("ringloop::run")
 }
+
+/// Makes `fd`'s close send RST instead of FIN (SO_LINGER on, 0 s).
+pub fn set_linger_zero(fd: std::os::fd::RawFd) {
+    let lg = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `lg` is a valid `linger` for the call's duration and the size
+    // passed is its size; `fd` is an open socket of the caller.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&lg as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// Closes `peer` with an RST instead of a FIN.
+pub fn reset(peer: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    set_linger_zero(peer.as_raw_fd());
+    drop(peer);
+}

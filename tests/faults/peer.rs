@@ -7,7 +7,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -28,30 +27,9 @@ pub(crate) fn message(len: usize, seed: u64) -> Vec<u8> {
     m
 }
 
-/// Makes `fd`'s close send RST instead of FIN (SO_LINGER on, 0 s).
-fn set_linger_zero(fd: RawFd) {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `lg` is a valid `linger` for the call's duration and the size
-    // passed is its size; `fd` is an open socket of the caller.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
-}
-
 /// Resets the connection: the peer's close sends RST.
 pub(crate) fn reset(peer: std::net::TcpStream) {
-    set_linger_zero(peer.as_raw_fd());
-    drop(peer);
+    crate::common::reset(peer);
 }
 
 /// A well-behaved connection on the same loop (a ringloop client and an
