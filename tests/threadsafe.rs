@@ -45,6 +45,9 @@ fn l7_call_soon_threadsafe_wakes_a_parked_loop_promptly() {
         let handle = lp.handle();
         let loop_thread = std::thread::current().id();
         let (tx, rx) = mpsc::channel();
+        // Before the spawn: the foreign thread's 50 ms start after it (an
+        // instant taken after the spawn may be late by a loaded scheduler).
+        let t0 = Instant::now();
         let foreign = std::thread::spawn(move || {
             // The loop has nothing to do: it is parked in io_uring_enter.
             std::thread::sleep(ms(50));
@@ -57,7 +60,6 @@ fn l7_call_soon_threadsafe_wakes_a_parked_loop_promptly() {
                 })
                 .unwrap();
         });
-        let t0 = Instant::now();
         lp.run_forever().unwrap();
         let waited = t0.elapsed();
         foreign.join().unwrap();
