@@ -4,7 +4,6 @@ use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -109,7 +108,7 @@ enum State<T> {
 /// .unwrap();
 /// ```
 pub struct Promise<T> {
-    state: Rc<Shared<T>>,
+    shared: Rc<Shared<T>>,
     /// This handle's slot among the waiters, while it awaits.
     waiter: Option<usize>,
 }
@@ -137,15 +136,6 @@ impl<T> Shared<T> {
     }
 }
 
-/// `promise.state.borrow()` reaches the state itself.
-impl<T> Deref for Shared<T> {
-    type Target = RefCell<State<T>>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.state
-    }
-}
-
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         if self.retrieved.get() {
@@ -167,7 +157,7 @@ impl<T: 'static> Default for Promise<T> {
 impl<T> Clone for Promise<T> {
     fn clone(&self) -> Self {
         Promise {
-            state: self.state.clone(),
+            shared: self.shared.clone(),
             waiter: None,
         }
     }
@@ -177,7 +167,7 @@ impl<T: 'static> Promise<T> {
     /// A pending promise.
     pub fn new() -> Promise<T> {
         Promise {
-            state: Rc::new(Shared {
+            shared: Rc::new(Shared {
                 state: RefCell::new(State::Pending {
                     waiters: Slab::new(),
                     callbacks: Vec::new(),
@@ -191,7 +181,7 @@ impl<T: 'static> Promise<T> {
 
     fn finish(&self, out: Result<T, PromiseError>) -> Result<(), InvalidStateError> {
         let old = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.shared.state.borrow_mut();
             if matches!(*st, State::Done(_)) {
                 return Err(InvalidStateError {
                     what: "invalid state: the promise is already done",
@@ -244,7 +234,7 @@ impl<T: 'static> Promise<T> {
         let e: Box<dyn Error> = error.into();
         self.finish(Err(PromiseError::Failed(Rc::from(e))))?;
         // Where a report of the error, if nobody reads it, will go.
-        self.state.loop_id.set(crate::runtime::current_loop_id());
+        self.shared.loop_id.set(crate::runtime::current_loop_id());
         Ok(())
     }
 
@@ -256,13 +246,13 @@ impl<T: 'static> Promise<T> {
 
     /// Whether a result, an error or a cancellation was set.
     pub fn is_done(&self) -> bool {
-        matches!(*self.state.borrow(), State::Done(_))
+        matches!(*self.shared.state.borrow(), State::Done(_))
     }
 
     /// Whether the promise was cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(
-            *self.state.borrow(),
+            *self.shared.state.borrow(),
             State::Done(Err(PromiseError::Cancelled))
         )
     }
@@ -278,7 +268,7 @@ impl<T: 'static> Promise<T> {
     where
         T: Clone,
     {
-        self.state
+        self.shared
             .read(Result::clone)
             .unwrap_or_else(|| Err(not_set_yet()))
     }
@@ -301,7 +291,7 @@ impl<T: 'static> Promise<T> {
     /// assert_eq!(p.exception().unwrap().unwrap().to_string(), "no luck");
     /// ```
     pub fn exception(&self) -> Result<Option<Rc<dyn Error>>, PromiseError> {
-        self.state
+        self.shared
             .read(|r| match r {
                 Ok(_) => Ok(None),
                 Err(PromiseError::Failed(e)) => Ok(Some(e.clone())),
@@ -315,7 +305,7 @@ impl<T: 'static> Promise<T> {
     /// [`remove_done_callback`](Promise::remove_done_callback) takes.
     pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + 'static) -> CallbackId {
         let id = CallbackId::next();
-        let mut st = self.state.borrow_mut();
+        let mut st = self.shared.state.borrow_mut();
         match &mut *st {
             State::Pending { callbacks, .. } => callbacks.push((id, Box::new(f))),
             State::Done(_) => {
@@ -347,7 +337,7 @@ impl<T: 'static> Promise<T> {
     /// .unwrap();
     /// ```
     pub fn remove_done_callback(&self, id: CallbackId) -> usize {
-        let removed = match &mut *self.state.borrow_mut() {
+        let removed = match &mut *self.shared.state.borrow_mut() {
             State::Pending { callbacks, .. } => callbacks
                 .iter()
                 .position(|(i, _)| *i == id)
@@ -361,9 +351,9 @@ impl<T: 'static> Promise<T> {
 }
 
 fn not_set_yet() -> PromiseError {
-    PromiseError::InvalidState(InvalidStateError {
-        what: "invalid state: the promise's result is not set yet",
-    })
+    PromiseError::InvalidState(InvalidStateError::new(
+        "invalid state: the promise's result is not set yet",
+    ))
 }
 
 impl<T: Clone> Future for Promise<T> {
@@ -371,12 +361,12 @@ impl<T: Clone> Future for Promise<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut st = this.state.borrow_mut();
+        let mut st = this.shared.state.borrow_mut();
         match &mut *st {
             State::Done(r) => {
                 let r = r.clone();
                 drop(st);
-                this.state.retrieved.set(true);
+                this.shared.retrieved.set(true);
                 this.waiter = None;
                 Poll::Ready(r)
             }
@@ -397,7 +387,7 @@ impl<T> Drop for Promise<T> {
         // An awaiter going away only removes its own waker: the promise is
         // not cancelled for the others.
         if let Some(k) = self.waiter.take() {
-            if let Ok(mut st) = self.state.try_borrow_mut() {
+            if let Ok(mut st) = self.shared.state.try_borrow_mut() {
                 if let State::Pending { waiters, .. } = &mut *st {
                     waiters.try_remove(k);
                 }
@@ -408,7 +398,7 @@ impl<T> Drop for Promise<T> {
 
 impl<T> fmt::Debug for Promise<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &*self.state.borrow() {
+        let state = match &*self.shared.state.borrow() {
             State::Pending { .. } => "pending",
             State::Done(Ok(_)) => "finished",
             State::Done(Err(PromiseError::Cancelled)) => "cancelled",

@@ -143,9 +143,13 @@ impl<T, C: ChildTask<Value = T>> Gather<T, C> {
         }
     }
 
-    /// Takes every child's output, in argument order (all have finished).
-    fn take_all(&mut self, cx: &mut Context<'_>) -> Vec<Result<T, JoinError>> {
-        (0..self.children.len()).map(|i| self.take(i, cx)).collect()
+    /// Takes every child's output, in argument order (all have finished),
+    /// collected by the caller straight into what it returns.
+    fn take_all<'a>(
+        &'a mut self,
+        cx: &'a mut Context<'_>,
+    ) -> impl Iterator<Item = Result<T, JoinError>> + 'a {
+        (0..self.children.len()).map(move |i| self.take(i, cx))
     }
 
     /// Lets the other children go without cancelling them: tasks handed
@@ -173,7 +177,7 @@ impl<T, C: ChildTask<Value = T>> Future for Gather<T, C> {
         if !this.pending.is_empty() {
             return Poll::Pending;
         }
-        let out = this.take_all(cx).into_iter().collect();
+        let out = this.take_all(cx).collect();
         Poll::Ready(out)
     }
 }
@@ -203,7 +207,7 @@ impl<T, C: ChildTask<Value = T>> Future for GatherAll<T, C> {
         if !g.pending.is_empty() {
             return Poll::Pending;
         }
-        Poll::Ready(g.take_all(cx))
+        Poll::Ready(g.take_all(cx).collect())
     }
 }
 
@@ -294,7 +298,6 @@ impl<T, E> Future for TryGather<T, E> {
         }
         let out = g
             .take_all(cx)
-            .into_iter()
             .map(|r| match r {
                 Ok(Ok(v)) => v,
                 _ => unreachable!("every child finished with Ok"),
