@@ -108,12 +108,12 @@ impl<T, C: ChildTask<Value = T>> Gather<T, C> {
     }
 
     /// Polls the pending children, without taking their outputs. Returns
-    /// the index of the first finished child whose outcome `failed` says is
-    /// a failure, stopping there.
+    /// the index of the first finished child that `failed` says failed,
+    /// stopping there.
     fn poll_children(
         &mut self,
         cx: &mut Context<'_>,
-        failed: impl Fn(&Result<T, JoinError>) -> bool,
+        failed: impl Fn(&Task<T>) -> bool,
     ) -> Option<usize> {
         let mut i = 0;
         while i < self.pending.len() {
@@ -127,7 +127,7 @@ impl<T, C: ChildTask<Value = T>> Gather<T, C> {
                 continue;
             }
             self.pending.swap_remove(i);
-            if task.peek_output(&failed).unwrap_or(false) {
+            if failed(task) {
                 return Some(idx);
             }
         }
@@ -168,7 +168,7 @@ impl<T, C: ChildTask<Value = T>> Future for Gather<T, C> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Some(idx) = this.poll_children(cx, Result::is_err) {
+        if let Some(idx) = this.poll_children(cx, Task::failed) {
             // The first error is returned; the others keep running.
             let e = this.take(idx, cx).err();
             this.release_rest();
@@ -284,7 +284,9 @@ impl<T, E> Future for TryGather<T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let g = &mut self.inner;
-        if let Some(idx) = g.poll_children(cx, |r| !matches!(r, Ok(Ok(_)))) {
+        if let Some(idx) = g.poll_children(cx, |t| {
+            t.failed() || t.peek_output(|r| matches!(r, Ok(Err(_)))).unwrap_or(false)
+        }) {
             let failure = match g.take(idx, cx) {
                 Ok(Err(e)) => GatherError::Failed(e),
                 Err(e) => GatherError::Join(e),

@@ -205,6 +205,14 @@ impl<T> Task<T> {
         self.raw().header().has(PANICKED)
     }
 
+    /// Whether the task finished with a [`JoinError`] (it panicked or was
+    /// cancelled): what its output's `is_err()` says, read from its state
+    /// bits without touching the output.
+    pub(crate) fn failed(&self) -> bool {
+        let h = self.raw().header();
+        h.has(COMPLETE) && (h.has(PANICKED) || h.has(CANCELLED))
+    }
+
     /// Reads the task's output in place, without taking it: `None` while
     /// the task runs or once the output was taken.
     pub(crate) fn peek_output<R>(&self, f: impl FnOnce(&Result<T, JoinError>) -> R) -> Option<R> {
