@@ -97,6 +97,15 @@ async fn check_all(good: Vec<JoinHandle<Result<(), String>>>) {
     );
 }
 
+/// One more good client, after the storm, is echoed byte-exact.
+async fn assert_still_served(addr: SocketAddr) {
+    let last = to_thread(move || good_client(addr, b"still here".to_vec()).join())
+        .await
+        .unwrap()
+        .expect("client thread panicked");
+    assert_eq!(last, Ok(()));
+}
+
 /// Echoes one ringloop TCP connection until EOF (or the peer's reset).
 async fn echo_tcp(stream: TcpStream) {
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -145,11 +154,7 @@ fn r1_reset_clients_never_stop_tcp_accept() {
         check_all(good).await;
 
         // The accept loop is still serving.
-        let last = to_thread(move || good_client(addr, b"still here".to_vec()).join())
-            .await
-            .unwrap()
-            .expect("client thread panicked");
-        assert_eq!(last, Ok(()));
+        assert_still_served(addr).await;
         assert!(
             !acceptor.is_done(),
             "the accept loop ended: {:?}",
@@ -187,11 +192,7 @@ fn r1_reset_clients_never_stop_start_server() {
         good.extend(storm_off_loop(addr, 4).await);
         check_all(good).await;
 
-        let last = to_thread(move || good_client(addr, b"still here".to_vec()).join())
-            .await
-            .unwrap()
-            .expect("client thread panicked");
-        assert_eq!(last, Ok(()));
+        assert_still_served(addr).await;
         let mut server = server;
         // Still accepting: serve_forever has not returned an error.
         let r = ringloop::wait_for(server.serve_forever(), Some(Duration::from_millis(50))).await;
