@@ -85,6 +85,7 @@ pub use combinators::{
     TimeoutScope, TryGather, as_completed, as_completed_tasks, gather, gather_tasks, shield,
     task_group, timeout, timeout_at, try_gather, try_wait, wait, wait_for, wait_for_task,
 };
+pub use driver::Backend;
 pub use promise::{InvalidStateError, Promise, PromiseError};
 pub use runtime::{BlockingPool, BlockingPoolBuilder, BlockingTask, spawn_blocking, to_thread};
 pub use runtime::{

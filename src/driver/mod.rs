@@ -30,9 +30,15 @@
 //!    `io_uring_enter` in the common case, and none at all when nothing was
 //!    queued, no task work is pending and the caller does not want to wait.
 
+mod backend;
+mod epoll;
 mod fork;
+pub use backend::Backend;
+pub(crate) use epoll::Offload;
 pub(crate) use fork::generation_for_new_ring as fork_generation;
 mod lifecycle;
+mod stats;
+pub use stats::RingStats;
 // Ops are submitted only by the driver tests until the I/O layer (sockets,
 // files) lands on top of them. `expect`, not `allow`: the attribute must go
 // as soon as a non-test caller exists.
@@ -58,6 +64,17 @@ use slab::Slab;
 
 pub(crate) use lifecycle::{Completion, Garbage, Lifecycle, Orphan};
 pub(crate) use setup::RingConfig;
+
+/// The kernel interface behind the driver: a real ring, or epoll playing
+/// the ring's part (`epoll/mod.rs`): the same SQEs in, the same
+/// completions out.
+enum Kernel {
+    Uring {
+        ring: IoUring,
+        config: setup::Applied,
+    },
+    Epoll(epoll::Epoll),
+}
 
 /// `user_data` of the driver's own `AsyncCancel` SQEs (their CQEs are ignored).
 const CANCEL_UD: u64 = u64::MAX;
@@ -147,7 +164,6 @@ pub(crate) struct Driver {
     garbage: Vec<Garbage>,
     /// Statistics, for tests and debugging.
     stats: Stats,
-    config: setup::Applied,
     /// Scratch space for one reap's CQEs.
     cqes: Vec<(u64, i32, u32)>,
     /// The fork generation the ring was made in: another one means this
@@ -156,9 +172,11 @@ pub(crate) struct Driver {
     /// Tests: act as if the SQ were full, so new ops wait in the backlog.
     #[cfg(test)]
     pub(super) test_hold_sq: bool,
+    /// Why `Auto` fell back to epoll (the io_uring setup error), if it did.
+    fallback: Option<String>,
     /// Unmapped in `Drop for Driver` only once every op has been reaped, and
     /// leaked instead if some never complete (invariant 1).
-    ring: ManuallyDrop<IoUring>,
+    kernel: ManuallyDrop<Kernel>,
 }
 
 /// Counters kept by the driver.
@@ -170,10 +188,25 @@ pub(crate) struct Stats {
 }
 
 impl Driver {
-    /// Creates the ring; see [`RingConfig`] for the flags tried.
+    /// Creates the ring; see [`RingConfig`] for the flags tried, and
+    /// [`Backend`] for how the backend is chosen.
     pub(crate) fn new(cfg: &RingConfig) -> io::Result<Driver> {
         let born = fork::generation_for_new_ring();
-        let (ring, config) = setup::build(cfg)?;
+        let (kernel, fallback) = match backend::Choice::resolve(cfg.backend)? {
+            backend::Choice::Force(Backend::Epoll) => (Kernel::Epoll(epoll::Epoll::new()?), None),
+            backend::Choice::Force(Backend::IoUring) => {
+                let (ring, config) = setup::build(cfg).map_err(|r| r.error)?;
+                (Kernel::Uring { ring, config }, None)
+            }
+            backend::Choice::Auto => match setup::build(cfg) {
+                Ok((ring, config)) => (Kernel::Uring { ring, config }, None),
+                Err(r) if r.unavailable => (
+                    Kernel::Epoll(epoll::Epoll::new()?),
+                    Some(r.error.to_string()),
+                ),
+                Err(r) => return Err(r.error),
+            },
+        };
         Ok(Driver {
             ops: Slab::with_capacity(64),
             backlog: VecDeque::new(),
@@ -186,13 +219,36 @@ impl Driver {
             ready_wakers: Vec::new(),
             garbage: Vec::new(),
             stats: Stats::default(),
-            config,
             cqes: Vec::new(),
             born,
             #[cfg(test)]
             test_hold_sq: false,
-            ring: ManuallyDrop::new(ring),
+            fallback,
+            kernel: ManuallyDrop::new(kernel),
         })
+    }
+
+    /// The backend this driver runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        match &*self.kernel {
+            Kernel::Uring { .. } => Backend::IoUring,
+            Kernel::Epoll(_) => Backend::Epoll,
+        }
+    }
+
+    /// Why the loop runs on epoll although io_uring was not ruled out by
+    /// the caller: io_uring's setup error. `None` otherwise.
+    pub(crate) fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// Gives the epoll backend its way to run blocking syscalls (files,
+    /// paths) on a thread; without it they block the loop. The io_uring
+    /// backend does not need one.
+    pub(crate) fn set_offload(&mut self, offload: Offload) {
+        if let Kernel::Epoll(e) = &mut *self.kernel {
+            e.set_offload(offload);
+        }
     }
 
     /// Whether this process is a `fork()` child of the one that made the
@@ -202,31 +258,43 @@ impl Driver {
         fork::current() != self.born
     }
 
-    /// The flags the ring was actually set up with.
+    /// The flags the ring was actually set up with (`"epoll"` on epoll).
     pub(crate) fn flags_description(&self) -> String {
-        self.config.describe()
+        match &*self.kernel {
+            Kernel::Uring { config, .. } => config.describe(),
+            Kernel::Epoll(_) => "epoll".to_owned(),
+        }
     }
 
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
 
-    /// The public counters ([`crate::runtime::RingStats`]).
-    pub(crate) fn ring_stats(&mut self) -> crate::runtime::RingStats {
-        // An inherited ring's CQ is not mapped here (`fork.rs`).
-        let cq_overflow = if self.inherited() {
-            0
-        } else {
-            self.ring.completion().overflow()
+    /// The public counters ([`RingStats`]).
+    pub(crate) fn ring_stats(&mut self) -> RingStats {
+        let inherited = self.inherited();
+        let (cq_overflow, sq_entries, cq_entries) = match &mut *self.kernel {
+            // An inherited ring's CQ is not mapped here (`fork.rs`).
+            Kernel::Uring { ring, .. } => (
+                if inherited {
+                    0
+                } else {
+                    ring.completion().overflow()
+                },
+                ring.params().sq_entries(),
+                ring.params().cq_entries(),
+            ),
+            Kernel::Epoll(_) => (0, 0, 0),
         };
-        crate::runtime::RingStats {
+        RingStats {
+            backend: self.backend(),
             enters: self.stats.enters,
             overflow_flushes: self.stats.overflow_flushes,
             stale_cqes: self.stats.stale_cqes,
             cq_overflow,
             ops_in_flight: self.ops.len(),
-            sq_entries: self.ring.params().sq_entries(),
-            cq_entries: self.ring.params().cq_entries(),
+            sq_entries,
+            cq_entries,
         }
     }
 
@@ -305,11 +373,15 @@ impl Driver {
         if self.test_hold_sq {
             return false;
         }
-        let free = |ring: &mut IoUring| {
-            let sq = ring.submission();
-            sq.capacity() - sq.len()
+        let free = |kernel: &mut Kernel| match kernel {
+            Kernel::Uring { ring, .. } => {
+                let sq = ring.submission();
+                sq.capacity() - sq.len()
+            }
+            // SQEs are carried out as they are pushed: never full.
+            Kernel::Epoll(_) => usize::MAX,
         };
-        free(&mut self.ring) >= n || (self.flush_sq().is_ok() && free(&mut self.ring) >= n)
+        free(&mut self.kernel) >= n || (self.flush_sq().is_ok() && free(&mut self.kernel) >= n)
     }
 
     /// Tries to push one SQE; false if the SQ is full even after flushing it
@@ -331,6 +403,7 @@ impl Driver {
             self.mark_pushed(ud);
             self.ops_in_kernel += 1;
         }
+        self.reap_epoll();
         true
     }
 
@@ -350,6 +423,7 @@ impl Driver {
         self.mark_pushed(ud1);
         self.mark_pushed(ud2);
         self.ops_in_kernel += 2;
+        self.reap_epoll();
         true
     }
 
@@ -371,8 +445,34 @@ impl Driver {
         // `WakeMode::Read`'s box, owned by the driver until the read's CQE,
         // and `PollAdd` and `AsyncCancel` carrying no pointer) every pointer
         // in `sqe` stays valid until its CQE is reaped (invariant 1).
-        let pushed = unsafe { self.ring.submission().push(sqe).is_ok() };
-        debug_assert!(pushed, "push_sq without room");
+        match &mut *self.kernel {
+            Kernel::Uring { ring, .. } => {
+                let pushed = unsafe { ring.submission().push(sqe).is_ok() };
+                debug_assert!(pushed, "push_sq without room");
+            }
+            // Carried out now; its completion waits in the backend's CQ
+            // until `reap_epoll` (after the caller's bookkeeping).
+            Kernel::Epoll(e) => e.submit(sqe.clone()),
+        }
+    }
+
+    /// Applies the completions the epoll backend produced while SQEs were
+    /// pushed (an op done at once: its first poll is then `Ready`, with no
+    /// turn in between). Called once the push's bookkeeping is done.
+    fn reap_epoll(&mut self) {
+        let Kernel::Epoll(e) = &mut *self.kernel else {
+            return;
+        };
+        if !e.has_cqes() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.cqes);
+        e.take_cq(&mut batch);
+        for &(ud, result, flags) in &batch {
+            self.complete(ud, result, flags);
+        }
+        batch.clear();
+        self.cqes = batch;
     }
 
     fn mark_pushed(&mut self, ud: u64) {
@@ -391,8 +491,13 @@ impl Driver {
     /// Hands the SQ's contents to the kernel without waiting (used when the
     /// SQ is full). Completions are reaped by the next `turn`.
     fn flush_sq(&mut self) -> io::Result<()> {
-        self.stats.enters += 1;
-        self.ring.submit().map(drop)
+        match &mut *self.kernel {
+            Kernel::Uring { ring, .. } => {
+                self.stats.enters += 1;
+                ring.submit().map(drop)
+            }
+            Kernel::Epoll(_) => Ok(()),
+        }
     }
 
     /// Moves backlog entries into the SQ while there is room.
@@ -420,14 +525,32 @@ impl Driver {
             return Err(fork::inherited_error());
         }
         self.flush_backlog();
-        let wait = if self.ring.completion().is_empty() {
+        // Completions applied outside a turn (the epoll backend completes
+        // ops as they are pushed, a cancel among them) are the caller's to
+        // collect first: waiting now could sleep on work already done.
+        let wait = if self.has_ready() { Wait::No } else { wait };
+        let ring = match &mut *self.kernel {
+            Kernel::Uring { ring, .. } => ring,
+            Kernel::Epoll(e) => {
+                let timeout = match wait {
+                    Wait::No => Some(Duration::ZERO),
+                    Wait::For(d) => Some(d),
+                    Wait::Forever => None,
+                };
+                e.wait(timeout)?;
+                self.stats.enters = e.waits;
+                self.reap_epoll();
+                return Ok(());
+            }
+        };
+        let wait = if ring.completion().is_empty() {
             wait
         } else {
             Wait::No
         };
         let res = match wait {
             Wait::No => {
-                let mut sq = self.ring.submission();
+                let mut sq = ring.submission();
                 sq.sync();
                 let needed = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
                 if sq.cq_overflow() {
@@ -436,7 +559,7 @@ impl Driver {
                 drop(sq);
                 if needed {
                     self.stats.enters += 1;
-                    self.ring.submit().map(drop)
+                    ring.submit().map(drop)
                 } else {
                     Ok(())
                 }
@@ -445,11 +568,11 @@ impl Driver {
                 self.stats.enters += 1;
                 let ts = crate::sys::timespec(d);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args).map(drop)
+                ring.submitter().submit_with_args(1, &args).map(drop)
             }
             Wait::Forever => {
                 self.stats.enters += 1;
-                self.ring.submit_and_wait(1).map(drop)
+                ring.submit_and_wait(1).map(drop)
             }
         };
         match res {
@@ -487,8 +610,11 @@ impl Driver {
 
     fn reap(&mut self) {
         // The CQ borrows the ring, `complete` the slab: collect, then dispatch.
+        let Kernel::Uring { ring, .. } = &mut *self.kernel else {
+            return self.reap_epoll();
+        };
         let mut batch = std::mem::take(&mut self.cqes);
-        let mut cq = self.ring.completion();
+        let mut cq = ring.completion();
         cq.sync();
         batch.extend((&mut cq).map(|c| (c.user_data(), c.result(), c.flags())));
         drop(cq);
@@ -704,7 +830,10 @@ pub(crate) fn drain(driver: &std::rc::Rc<std::cell::RefCell<Driver>>) {
 impl Driver {
     /// Whether the kernel supports `opcode` (from `IORING_REGISTER_PROBE`).
     pub(crate) fn supports(&self, opcode: u8) -> bool {
-        self.config.probe.is_supported(opcode)
+        match &*self.kernel {
+            Kernel::Uring { config, .. } => config.probe.is_supported(opcode),
+            Kernel::Epoll(_) => epoll::supports(opcode),
+        }
     }
 
     /// Number of ops the driver still tracks (in the kernel, queued, or
@@ -960,6 +1089,6 @@ impl Drop for Driver {
         }
         // SAFETY: `shutdown` returned 0, so no SQE is in the kernel and no
         // memory is shared with it any more; `ring` is not used after this.
-        unsafe { ManuallyDrop::drop(&mut self.ring) };
+        unsafe { ManuallyDrop::drop(&mut self.kernel) };
     }
 }

@@ -16,6 +16,9 @@ pub(crate) struct RingConfig {
     pub(crate) sqpoll_idle_ms: Option<u32>,
     /// Try `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | TASKRUN_FLAG`.
     pub(crate) fast_flags: bool,
+    /// The backend the builder forces, if any (else `RINGLOOP_BACKEND`,
+    /// else io_uring with fallback to epoll).
+    pub(crate) backend: Option<super::Backend>,
 }
 
 impl Default for RingConfig {
@@ -25,6 +28,7 @@ impl Default for RingConfig {
             cq_entries: Some(8192),
             sqpoll_idle_ms: None,
             fast_flags: true,
+            backend: None,
         }
     }
 }
@@ -67,13 +71,43 @@ enum Level {
     Plain,
 }
 
+/// Why a ring could not be set up.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// The cause and the fix, for the user.
+    pub(crate) error: io::Error,
+    /// io_uring itself is unavailable here (refused, missing or too old),
+    /// as opposed to a bad setting: `Auto` falls back to epoll.
+    pub(crate) unavailable: bool,
+}
+
+impl Refused {
+    fn unavailable(error: io::Error) -> Refused {
+        Refused {
+            error,
+            unavailable: true,
+        }
+    }
+}
+
+/// Whether `io_uring_setup`'s errno means "no io_uring here".
+fn unavailable_errno(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EPERM | libc::EACCES | libc::ENOMEM)
+    )
+}
+
 /// Builds the ring, retrying with fewer flags on `EINVAL`.
-pub(crate) fn build(cfg: &RingConfig) -> io::Result<(IoUring, Applied)> {
+pub(crate) fn build(cfg: &RingConfig) -> Result<(IoUring, Applied), Refused> {
     if cfg.entries == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "ringloop: ring entries must be at least 1",
-        ));
+        return Err(Refused {
+            error: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ringloop: ring entries must be at least 1",
+            ),
+            unavailable: false,
+        });
     }
     let levels: &[Level] = match (cfg.fast_flags, cfg.sqpoll_idle_ms.is_some()) {
         // DEFER_TASKRUN is incompatible with SQPOLL.
@@ -87,19 +121,19 @@ pub(crate) fn build(cfg: &RingConfig) -> io::Result<(IoUring, Applied)> {
             Ok(ring) => {
                 let mut probe = Probe::new();
                 ring.submitter().register_probe(&mut probe).map_err(|e| {
-                    io::Error::new(
+                    Refused::unavailable(io::Error::new(
                         e.kind(),
                         format!(
                             "ringloop: IORING_REGISTER_PROBE failed ({e}); Linux 5.6+ is required"
                         ),
-                    )
+                    ))
                 })?;
                 if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
-                    return Err(io::Error::new(
+                    return Err(Refused::unavailable(io::Error::new(
                         io::ErrorKind::Unsupported,
                         "ringloop: this kernel's io_uring lacks IORING_FEAT_EXT_ARG (timed waits) or IORING_FEAT_NODROP; \
                          ringloop needs Linux 5.11 or newer",
-                    ));
+                    )));
                 }
                 let applied = Applied {
                     probe,
@@ -110,10 +144,18 @@ pub(crate) fn build(cfg: &RingConfig) -> io::Result<(IoUring, Applied)> {
                 return Ok((ring, applied));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            Err(e) => return Err(explain(e, cfg)),
+            Err(e) => {
+                return Err(Refused {
+                    unavailable: unavailable_errno(&e),
+                    error: explain(e, cfg),
+                });
+            }
         }
     }
-    Err(explain(last.expect("at least one level was tried"), cfg))
+    Err(Refused {
+        error: explain(last.expect("at least one level was tried"), cfg),
+        unavailable: false,
+    })
 }
 
 fn try_build(cfg: &RingConfig, level: Level) -> io::Result<IoUring> {
@@ -256,6 +298,7 @@ mod tests {
             ..RingConfig::default()
         };
         let e = build(&cfg).err().expect("0 entries must fail");
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.error.kind(), io::ErrorKind::InvalidInput);
+        assert!(!e.unavailable);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::blocking::{self, BlockingPool};
 use super::{EventLoop, Local};
-use crate::driver::RingConfig;
+use crate::driver::{Backend, RingConfig};
 
 /// Configures and creates an [`EventLoop`].
 ///
@@ -80,6 +80,27 @@ impl Builder {
         self
     }
 
+    /// Runs the loop on `backend`, whatever `RINGLOOP_BACKEND` says. By
+    /// default the loop tries io_uring and falls back to epoll where
+    /// io_uring is refused (see [`Backend`]); forcing
+    /// [`Backend::IoUring`] makes that refusal the error of
+    /// [`Builder::build`] instead. The ring settings above apply to
+    /// io_uring only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::{Backend, Builder};
+    ///
+    /// let lp = Builder::new().backend(Backend::Epoll).build()?;
+    /// assert_eq!(lp.backend(), Backend::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Builder {
+        self.ring.backend = Some(backend);
+        self
+    }
+
     /// Debug mode: a poll of one task that takes longer than
     /// [`Builder::slow_callback_duration`] is reported to the exception
     /// handler, naming the task.
@@ -138,10 +159,14 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// When io_uring cannot be set up: an `io::Error` whose message names
-    /// the cause (ENOSYS: old kernel; EPERM: `kernel.io_uring_disabled` or
-    /// seccomp; ENOMEM: memlock) and the fix; or when the kernel lacks a
-    /// feature ringloop needs (Linux 5.11+).
+    /// `RINGLOOP_BACKEND` set to something other than `io_uring`, `epoll`
+    /// or `auto`. With io_uring forced ([`Builder::backend`] or the
+    /// variable), when io_uring cannot be set up: an `io::Error` whose
+    /// message names the cause (ENOSYS: old kernel; EPERM:
+    /// `kernel.io_uring_disabled` or seccomp; ENOMEM: memlock) and the fix,
+    /// or says the kernel lacks a feature ringloop needs (Linux 5.11+). By
+    /// default those causes select the epoll backend instead. Bad ring
+    /// settings (0 entries) are an error wherever io_uring is tried.
     pub fn build(&self) -> io::Result<EventLoop> {
         Ok(EventLoop::from_local(Local::new(self)?))
     }

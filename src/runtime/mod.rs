@@ -44,7 +44,7 @@ pub use stats::{RingStats, ring_stats};
 
 pub(crate) use context::{with_current, with_loop};
 
-use crate::driver::{Driver, Garbage, Wait};
+use crate::driver::{Backend, Driver, Garbage, Wait};
 use crate::task::sched::{Callback, DebugOptions, Executor, Scheduler};
 use crate::task::{ExceptionContext, Task, TaskHandle};
 use timers::{Fired, Timers};
@@ -83,6 +83,10 @@ impl Local {
         let wake_fd = Arc::new(crate::sys::eventfd()?);
         let mut driver = Driver::new(&b.ring)?;
         driver.enable_wake(wake_fd.clone());
+        driver.set_offload(blocking::driver_offload(b.blocking_pool.clone()));
+        if b.debug {
+            log_backend(&driver);
+        }
         let sched = Scheduler::new(wake_fd);
         let local = Rc::new(Local {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -581,7 +585,31 @@ impl EventLoop {
         self.local.exec.all()
     }
 
-    /// The ring's set-up flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|TASKRUN_FLAG"`.
+    /// The backend this loop runs on: [`Backend::IoUring`], or
+    /// [`Backend::Epoll`] when it was forced ([`Builder::backend`],
+    /// `RINGLOOP_BACKEND=epoll`) or io_uring was refused here (see
+    /// [`Backend`]; [`EventLoop::backend_fallback_reason`] says why).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// println!("running on {}", lp.backend());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.local.driver.borrow().backend()
+    }
+
+    /// Why this loop runs on epoll although io_uring was allowed: the
+    /// io_uring setup error that made it fall back (e.g. a seccomp
+    /// profile's `EPERM`). `None` when it runs on io_uring or epoll was
+    /// asked for.
+    pub fn backend_fallback_reason(&self) -> Option<String> {
+        self.local.driver.borrow().fallback_reason().map(str::to_owned)
+    }
+
+    /// The ring's set-up flags (`"epoll"` on the epoll backend), e.g. `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|TASKRUN_FLAG"`.
     pub fn ring_flags(&self) -> String {
         self.local.driver.borrow().flags_description()
     }
@@ -740,6 +768,15 @@ pub(crate) fn report_exception(loop_id: Option<u64>, ctx: &ExceptionContext) {
         .or_else(|| context::current_id().and_then(report_to));
     if reported.is_none() {
         crate::task::default_handler(ctx);
+    }
+}
+
+/// Debug mode says once, when a loop is made, which backend it runs on and
+/// why it fell back to epoll if it did.
+fn log_backend(driver: &Driver) {
+    match driver.fallback_reason() {
+        Some(why) => eprintln!("ringloop: loop runs on the epoll backend; io_uring: {why}"),
+        None => eprintln!("ringloop: loop runs on the {} backend", driver.backend()),
     }
 }
 

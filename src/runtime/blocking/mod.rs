@@ -59,6 +59,18 @@ impl LoopBlocking {
     }
 }
 
+/// How the epoll backend's driver runs blocking syscalls (file and path
+/// ops): as jobs on `pool` (the loop's, else the default pool), not
+/// counted among the loop's jobs (the driver itself waits for them).
+pub(crate) fn driver_offload(pool: Option<BlockingPool>) -> crate::driver::Offload {
+    Box::new(move |job| {
+        let pool = pool.as_ref().unwrap_or_else(|| pool::default_ref());
+        // The task is dropped: the job runs anyway and reports to the
+        // driver itself.
+        drop(pool.submit(job, None));
+    })
+}
+
 /// Runs the blocking function `f` on a pool thread and returns a
 /// [`BlockingTask`] resolving to its result (asyncio's `to_thread`).
 ///

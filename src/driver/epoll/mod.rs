@@ -1,0 +1,867 @@
+//! The readiness backend: io_uring's submission/completion contract carried
+//! out in user space over epoll, for where io_uring is refused (container
+//! seccomp profiles, `kernel.io_uring_disabled`, gVisor, old kernels).
+//!
+//! The driver above does not change: it pushes the same SQEs its ops build
+//! and reaps `(user_data, res, flags)` completions, with the same slab,
+//! generations, abandonment and drain on drop. This module plays the
+//! kernel's part:
+//!
+//! - **Sockets, pipes, eventfds, signalfds, pidfds** are tried at once
+//!   without blocking (`MSG_DONTWAIT`, or `O_NONBLOCK` on our own pipe
+//!   ends); on `EAGAIN` the op waits in its fd's FIFO until epoll reports
+//!   the fd ready, then is tried again. Each fd is registered once,
+//!   edge-triggered for both directions, and dropped from the epoll set at
+//!   its `CLOSE`. Per-fd readiness bits (tokio's scheme) skip the syscall
+//!   that would only say `EAGAIN`: a bit clears on `EAGAIN` or on a short
+//!   read or write of a byte stream, and sets on the next edge.
+//! - **Files and paths** go to a pool thread (the loop's blocking pool),
+//!   which makes the blocking syscall on the op's memory and posts the
+//!   result back; a file read is first tried with `RWF_NOWAIT`, which the
+//!   page cache answers without a thread.
+//! - **Timeouts and linked timeouts** are kept in a deadline set here; the
+//!   one kernel wait is `epoll_pwait2` (nanoseconds), or `epoll_wait`
+//!   rounded up to whole milliseconds where that is refused.
+//! - **Cancellation** of an op waiting for readiness completes it with
+//!   `-ECANCELED` at once (no syscall was started, so nothing is lost); an
+//!   op already on a pool thread answers `-EALREADY`, as io_uring does for
+//!   a running op, and its real result still arrives (a read's bytes are
+//!   kept by its orphan).
+//!
+//! Memory: an SQE's pointers are used by a syscall made here (or on a pool
+//! thread) before its completion is posted, and the driver keeps the op's
+//! memory until that completion is reaped, exactly as with the kernel.
+
+mod sqe;
+mod syscall;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use io_uring::squeue;
+
+use sqe::*;
+use syscall::Kind;
+
+/// How the epoll backend hands a blocking syscall to a thread (the loop's
+/// blocking pool; set by the runtime, which owns the pool).
+pub(crate) type Offload = Box<dyn Fn(Box<dyn FnOnce() + Send>)>;
+
+/// `IORING_CQE_F_MORE`: a multishot op's completion with more to come.
+const F_MORE: u32 = 1 << 1;
+/// `epoll_event.u64` of the pool's completion eventfd (fds are `i32`).
+const DONE_TOKEN: u64 = u64::MAX;
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+
+/// The opcodes this backend carries out (`Driver::supports`).
+pub(crate) fn supports(opcode: u8) -> bool {
+    matches!(
+        opcode,
+        OP_NOP
+            | OP_FSYNC
+            | OP_POLL_ADD
+            | OP_SENDMSG
+            | OP_RECVMSG
+            | OP_TIMEOUT
+            | OP_ACCEPT
+            | OP_ASYNC_CANCEL
+            | OP_LINK_TIMEOUT
+            | OP_CONNECT
+            | OP_FALLOCATE
+            | OP_OPENAT
+            | OP_CLOSE
+            | OP_STATX
+            | OP_READ
+            | OP_WRITE
+            | OP_SEND
+            | OP_RECV
+            | OP_SHUTDOWN
+            | OP_RENAMEAT
+            | OP_UNLINKAT
+            | OP_MKDIRAT
+            | OP_FTRUNCATE
+    )
+}
+
+/// Results posted by pool threads, and the eventfd that wakes the loop.
+struct Done {
+    list: Mutex<Vec<(u64, i32)>>,
+    fd: OwnedFd,
+}
+
+/// What the backend knows of one fd.
+#[derive(Default)]
+struct FdState {
+    /// `READ`/`WRITE` bits: may be ready (an attempt may succeed).
+    ready: u8,
+    /// In the epoll set.
+    registered: bool,
+    kind: Option<Kind>,
+    /// A byte stream (a short read or write means drained or full).
+    stream: Option<bool>,
+    /// `O_NONBLOCK` set (listeners: an accepted connection may be gone by
+    /// the time `accept4` runs).
+    nonblocking: bool,
+    readers: VecDeque<u64>,
+    writers: VecDeque<u64>,
+    polls: Vec<u64>,
+}
+
+impl FdState {
+    fn new() -> FdState {
+        FdState {
+            ready: READ | WRITE,
+            ..FdState::default()
+        }
+    }
+
+    fn queue(&mut self, dir: u8) -> &mut VecDeque<u64> {
+        if dir == READ {
+            &mut self.readers
+        } else {
+            &mut self.writers
+        }
+    }
+}
+
+/// An op that has not completed yet.
+enum Pending {
+    /// Waiting for its fd to become ready; `dir` 0 is a poll.
+    Io {
+        sqe: RawSqe,
+        dir: u8,
+        /// Its linked timeout's `user_data`.
+        link: Option<u64>,
+        /// A connect in progress; whether to clear `O_NONBLOCK` after.
+        connecting: Option<bool>,
+    },
+    /// A `TIMEOUT` or `LINK_TIMEOUT` (with the op it limits).
+    Timer { at: Instant, link: Option<u64> },
+    /// Its syscall runs on a pool thread.
+    Offloaded,
+}
+
+/// The epoll backend's state (one per driver).
+pub(crate) struct Epoll {
+    epfd: OwnedFd,
+    events: Vec<libc::epoll_event>,
+    fds: Vec<Option<FdState>>,
+    pending: HashMap<u64, Pending>,
+    timers: BTreeSet<(Instant, u64)>,
+    cq: Vec<(u64, i32, u32)>,
+    done: Arc<Done>,
+    offload: Option<Offload>,
+    offloaded: usize,
+    /// `epoll_pwait2` works here (else `epoll_wait`, in milliseconds).
+    pwait2: bool,
+    /// The previous SQE asked for `IOSQE_IO_LINK` (its `user_data`).
+    last_linked: Option<u64>,
+    /// Waits made (`epoll_pwait2`/`epoll_wait` calls).
+    pub(crate) waits: u64,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes no pointer.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("ringloop: epoll_create1 failed: {e}"),
+            ));
+        }
+        // SAFETY: a new fd that nothing else owns.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        let done_fd = crate::sys::eventfd()?;
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: DONE_TOKEN,
+        };
+        // SAFETY: `ev` is a valid epoll_event; both fds are open.
+        if unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                done_fd.as_raw_fd(),
+                &mut ev,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Epoll {
+            epfd,
+            events: Vec::with_capacity(256),
+            fds: Vec::new(),
+            pending: HashMap::new(),
+            timers: BTreeSet::new(),
+            cq: Vec::new(),
+            done: Arc::new(Done {
+                list: Mutex::new(Vec::new()),
+                fd: done_fd,
+            }),
+            offload: None,
+            offloaded: 0,
+            pwait2: true,
+            last_linked: None,
+            waits: 0,
+        })
+    }
+
+    pub(crate) fn set_offload(&mut self, offload: Offload) {
+        self.offload = Some(offload);
+    }
+
+    /// Completions ready to be reaped (`take_cq`) without waiting.
+    pub(crate) fn has_cqes(&self) -> bool {
+        !self.cq.is_empty()
+    }
+
+    pub(crate) fn take_cq(&mut self, out: &mut Vec<(u64, i32, u32)>) {
+        out.append(&mut self.cq);
+    }
+
+    fn post(&mut self, ud: u64, res: i32, flags: u32) {
+        self.cq.push((ud, res, flags));
+    }
+
+    fn state(&mut self, fd: i32) -> &mut FdState {
+        let i = fd as usize;
+        if i >= self.fds.len() {
+            self.fds.resize_with(i + 1, || None);
+        }
+        self.fds[i].get_or_insert_with(FdState::new)
+    }
+
+    /// Carries out (or starts) one SQE. Completions land in the CQ.
+    pub(crate) fn submit(&mut self, entry: squeue::Entry) {
+        let s = RawSqe::new(entry);
+        if s.opcode == OP_LINK_TIMEOUT {
+            self.link_timeout(&s);
+            return;
+        }
+        self.last_linked = None;
+        let ud = s.user_data;
+        if s.fd < 0 && uses_fd(s.opcode) {
+            self.post(ud, -libc::EBADF, 0);
+        } else {
+            match s.opcode {
+                OP_NOP => self.post(ud, 0, 0),
+                OP_ASYNC_CANCEL => self.cancel(&s),
+                OP_TIMEOUT => {
+                    let at = timeout_deadline(&s);
+                    self.add_timer(ud, at, None);
+                }
+                OP_CLOSE => {
+                    self.forget(s.fd);
+                    let r = syscall::immediate(&s);
+                    self.post(ud, r, 0);
+                }
+                OP_SHUTDOWN => {
+                    let r = syscall::immediate(&s);
+                    self.post(ud, r, 0);
+                }
+                OP_POLL_ADD => self.poll_add(s),
+                OP_CONNECT => self.connect(s),
+                OP_READ | OP_WRITE => {
+                    let kind = self.kind(s.fd);
+                    if kind == Kind::Blocking {
+                        self.file_io(s);
+                    } else {
+                        self.try_io(s, kind);
+                    }
+                }
+                OP_ACCEPT => {
+                    let st = self.state(s.fd);
+                    if !st.nonblocking {
+                        st.nonblocking = true;
+                        syscall::set_nonblocking(s.fd, true);
+                    }
+                    self.try_io(s, Kind::Socket);
+                }
+                OP_RECV | OP_SEND | OP_RECVMSG | OP_SENDMSG => self.try_io(s, Kind::Socket),
+                OP_OPENAT | OP_STATX | OP_FSYNC | OP_FTRUNCATE | OP_FALLOCATE | OP_MKDIRAT
+                | OP_UNLINKAT | OP_RENAMEAT => self.offload(s),
+                _ => self.post(ud, -libc::EINVAL, 0),
+            }
+        }
+        if s.linked() {
+            self.last_linked = Some(ud);
+        }
+    }
+
+    fn kind(&mut self, fd: i32) -> Kind {
+        let st = self.state(fd);
+        *st.kind.get_or_insert_with(|| syscall::classify(fd))
+    }
+
+    /// A regular file or device: the page cache at once, else a thread.
+    fn file_io(&mut self, s: RawSqe) {
+        if s.opcode == OP_READ {
+            // SAFETY: the SQE's buffer is owned by the op until its
+            // completion is reaped (module docs).
+            let r = unsafe { syscall::read_nowait(&s) };
+            if r != -libc::EAGAIN && r != -libc::EOPNOTSUPP {
+                self.post(s.user_data, r, 0);
+                return;
+            }
+        }
+        self.offload(s);
+    }
+
+    /// Hands a blocking syscall to a pool thread.
+    fn offload(&mut self, s: RawSqe) {
+        let Some(offload) = &self.offload else {
+            // No pool (driver tests): block right here.
+            // SAFETY: the op's memory outlives this call (module docs).
+            let r = unsafe { syscall::blocking(&s) };
+            self.post(s.user_data, r, 0);
+            return;
+        };
+        let done = self.done.clone();
+        let ud = s.user_data;
+        offload(Box::new(move || {
+            // SAFETY: the driver keeps the op's memory until this result
+            // has been posted and reaped (module docs); the mutex orders
+            // this thread's writes before the loop's reads.
+            let r = unsafe { syscall::blocking(&s) };
+            done.list
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((ud, r));
+            crate::sys::eventfd_signal(&done.fd);
+        }));
+        self.offloaded += 1;
+        self.pending.insert(ud, Pending::Offloaded);
+    }
+
+    /// Tries a readiness op now (unless the fd is known not ready or older
+    /// ops wait on it); otherwise queues it for the fd's next edge.
+    fn try_io(&mut self, s: RawSqe, kind: Kind) {
+        let dir = direction(s.opcode);
+        let st = self.state(s.fd);
+        if st.ready & dir != 0 && st.queue(dir).is_empty() {
+            loop {
+                // SAFETY: the op owns the SQE's memory (module docs).
+                let r = unsafe { syscall::attempt(&s, kind) };
+                if r == -libc::EAGAIN {
+                    self.state(s.fd).ready &= !dir;
+                    break;
+                }
+                if s.multishot() && r >= 0 {
+                    self.post(s.user_data, r, F_MORE);
+                    continue;
+                }
+                self.after_io(&s, dir, r);
+                self.post(s.user_data, r, 0);
+                return;
+            }
+        }
+        self.park(s, dir, None);
+    }
+
+    /// A short read or write of a byte stream: the fd is drained (or full)
+    /// now, and its next edge says when to try again.
+    fn after_io(&mut self, s: &RawSqe, dir: u8, r: i32) {
+        let short = r > 0 && (r as u32) < s.len;
+        if !short || !matches!(s.opcode, OP_RECV | OP_READ | OP_SEND | OP_WRITE) {
+            return;
+        }
+        let fd = s.fd;
+        let st = self.state(fd);
+        let stream = match st.kind {
+            Some(Kind::Pollable) => true,
+            _ => *st.stream.get_or_insert_with(|| syscall::is_stream_socket(fd)),
+        };
+        if stream {
+            st.ready &= !dir;
+        }
+    }
+
+    /// Queues `s` on its fd until the next readiness edge.
+    fn park(&mut self, s: RawSqe, dir: u8, connecting: Option<bool>) {
+        let (fd, ud) = (s.fd, s.user_data);
+        if let Err(e) = self.register(fd) {
+            if let Some(restore) = connecting {
+                syscall::set_nonblocking(fd, !restore);
+            }
+            self.post(ud, -e, 0);
+            return;
+        }
+        let st = self.state(fd);
+        if dir == 0 {
+            st.polls.push(ud);
+        } else {
+            st.queue(dir).push_back(ud);
+        }
+        self.pending.insert(
+            ud,
+            Pending::Io {
+                sqe: s,
+                dir,
+                link: None,
+                connecting,
+            },
+        );
+    }
+
+    /// Adds `fd` to the epoll set (once), edge-triggered both ways.
+    fn register(&mut self, fd: i32) -> Result<(), i32> {
+        if self.state(fd).registered {
+            return Ok(());
+        }
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `ev` is a valid epoll_event; the kernel checks the fd.
+        let r =
+            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            let e = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            if e != libc::EEXIST {
+                return Err(e);
+            }
+        }
+        self.state(fd).registered = true;
+        Ok(())
+    }
+
+    /// `fd` is being closed: out of the epoll set, its state forgotten (the
+    /// number will be reused). Ops still waiting on it (none should: their
+    /// handles keep the fd open) are cancelled rather than left hanging.
+    fn forget(&mut self, fd: i32) {
+        let Some(st) = self.fds.get_mut(fd as usize).and_then(Option::take) else {
+            return;
+        };
+        if st.registered {
+            // SAFETY: EPOLL_CTL_DEL ignores the event pointer.
+            unsafe {
+                libc::epoll_ctl(
+                    self.epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    fd,
+                    std::ptr::null_mut(),
+                )
+            };
+        }
+        let waiting: Vec<u64> = st
+            .readers
+            .iter()
+            .chain(&st.writers)
+            .chain(&st.polls)
+            .copied()
+            .collect();
+        for ud in waiting {
+            self.cancel_one(ud);
+        }
+    }
+
+    fn poll_add(&mut self, s: RawSqe) {
+        let ready = syscall::poll_now(s.fd, s.op_flags);
+        if ready != 0 {
+            if !s.multishot() {
+                self.post(s.user_data, ready as i32, 0);
+                return;
+            }
+            self.post(s.user_data, ready as i32, F_MORE);
+        }
+        self.park(s, 0, None);
+    }
+
+    fn connect(&mut self, s: RawSqe) {
+        let was = syscall::set_nonblocking(s.fd, true);
+        // SAFETY: the op owns the address the SQE points at (module docs).
+        let r = unsafe { syscall::connect(&s) };
+        if r == -libc::EINPROGRESS {
+            // A fresh connect cannot be writable yet: wait for the edge.
+            self.state(s.fd).ready &= !WRITE;
+            self.park(s, WRITE, Some(was));
+        } else {
+            if !was {
+                syscall::set_nonblocking(s.fd, false);
+            }
+            self.post(s.user_data, r, 0);
+        }
+    }
+
+    fn link_timeout(&mut self, s: &RawSqe) {
+        let ud = s.user_data;
+        let target = self.last_linked.take();
+        match target.and_then(|t| self.pending.get_mut(&t).map(|p| (t, p))) {
+            Some((t, Pending::Io { link, .. })) => {
+                *link = Some(ud);
+                let at = timeout_deadline(s);
+                self.add_timer(ud, at, Some(t));
+            }
+            // The op finished (or went to a thread, which cannot be
+            // interrupted): the timeout has nothing left to cut short.
+            _ => self.post(ud, -libc::ECANCELED, 0),
+        }
+    }
+
+    fn add_timer(&mut self, ud: u64, at: Instant, link: Option<u64>) {
+        self.timers.insert((at, ud));
+        self.pending.insert(ud, Pending::Timer { at, link });
+    }
+
+    /// `IORING_OP_ASYNC_CANCEL`, by `user_data` or (`IORING_ASYNC_CANCEL_FD`)
+    /// every op on an fd.
+    fn cancel(&mut self, s: &RawSqe) {
+        const CANCEL_FD: u32 = 1 << 1;
+        if s.op_flags & CANCEL_FD != 0 {
+            let waiting: Vec<u64> = self
+                .fds
+                .get(s.fd as usize)
+                .and_then(Option::as_ref)
+                .map(|st| {
+                    st.readers
+                        .iter()
+                        .chain(&st.writers)
+                        .chain(&st.polls)
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let n = waiting.iter().filter(|&&ud| self.cancel_one(ud)).count();
+            let res = if n == 0 { -libc::ENOENT } else { n as i32 };
+            self.post(s.user_data, res, 0);
+            return;
+        }
+        let res = match self.pending.get(&s.addr) {
+            None => -libc::ENOENT,
+            Some(Pending::Offloaded) => -libc::EALREADY,
+            Some(_) => {
+                self.cancel_one(s.addr);
+                0
+            }
+        };
+        self.post(s.user_data, res, 0);
+    }
+
+    /// Completes a waiting op with `-ECANCELED`; false if it was not
+    /// waiting (done, or on a thread).
+    fn cancel_one(&mut self, ud: u64) -> bool {
+        match self.pending.remove(&ud) {
+            Some(Pending::Io {
+                sqe,
+                dir,
+                link,
+                connecting,
+            }) => {
+                if let Some(st) = self.fds.get_mut(sqe.fd as usize).and_then(Option::as_mut) {
+                    if dir == 0 {
+                        st.polls.retain(|&u| u != ud);
+                    } else {
+                        st.queue(dir).retain(|&u| u != ud);
+                    }
+                }
+                if let Some(restore) = connecting {
+                    syscall::set_nonblocking(sqe.fd, !restore);
+                }
+                self.post(ud, -libc::ECANCELED, 0);
+                self.end_link(link);
+                true
+            }
+            Some(Pending::Timer { at, .. }) => {
+                self.timers.remove(&(at, ud));
+                self.post(ud, -libc::ECANCELED, 0);
+                true
+            }
+            Some(Pending::Offloaded) => {
+                self.pending.insert(ud, Pending::Offloaded);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The op a linked timeout limited finished first: the timeout ends
+    /// with `-ECANCELED`, as in io_uring.
+    fn end_link(&mut self, link: Option<u64>) {
+        if let Some(t) = link
+            && let Some(Pending::Timer { at, .. }) = self.pending.remove(&t)
+        {
+            self.timers.remove(&(at, t));
+            self.post(t, -libc::ECANCELED, 0);
+        }
+    }
+
+    /// Waits for readiness (at most `timeout`, `None`: no limit) and
+    /// carries out whatever became possible; completions land in the CQ.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let now = Instant::now();
+        let mut timeout = if self.cq.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        if let Some(&(at, _)) = self.timers.first() {
+            let d = at.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(d, |t| t.min(d)));
+        }
+        self.waits += 1;
+        let n = self.epoll_wait(timeout)?;
+        for i in 0..n {
+            let ev = self.events[i];
+            let (token, bits) = (ev.u64, ev.events);
+            if token == DONE_TOKEN {
+                self.collect_done();
+            } else {
+                self.on_event(token as i32, bits);
+            }
+        }
+        if !self.timers.is_empty() {
+            self.expire(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn epoll_wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let cap = self.events.capacity();
+        let ptr = self.events.as_mut_ptr();
+        let epfd = self.epfd.as_raw_fd();
+        let mut n = -1;
+        if self.pwait2 {
+            let ts = timeout.map(|d| {
+                // Capped as `sys::timespec` caps the ring's waits.
+                let d = d.min(Duration::from_secs(1 << 32));
+                libc::timespec {
+                    tv_sec: d.as_secs() as libc::time_t,
+                    tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+                }
+            });
+            let tsp = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: `ptr` has room for `cap` events; `tsp` is null or a
+            // live timespec; no signal mask is passed.
+            n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    epfd,
+                    ptr,
+                    cap as libc::c_int,
+                    tsp,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            } as i32;
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::ENOSYS | libc::EPERM) => self.pwait2 = false,
+                    Some(libc::EINTR) => return Ok(0),
+                    _ => return Err(wait_error(e)),
+                }
+            }
+        }
+        if !self.pwait2 {
+            // Whole milliseconds, rounded up: never wake before a deadline.
+            let ms = timeout.map_or(-1, |d| {
+                let ms = d.as_nanos().div_ceil(1_000_000);
+                i32::try_from(ms).unwrap_or(i32::MAX)
+            });
+            // SAFETY: `ptr` has room for `cap` events.
+            n = unsafe { libc::epoll_wait(epfd, ptr, cap as libc::c_int, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    return Ok(0);
+                }
+                return Err(wait_error(e));
+            }
+        }
+        let n = n as usize;
+        // SAFETY: the kernel initialised the first `n` events.
+        unsafe { self.events.set_len(n) };
+        Ok(n)
+    }
+
+    fn collect_done(&mut self) {
+        let list = std::mem::take(&mut *self.done.list.lock().unwrap_or_else(|e| e.into_inner()));
+        for (ud, r) in list {
+            self.pending.remove(&ud);
+            self.offloaded -= 1;
+            self.post(ud, r, 0);
+        }
+    }
+
+    fn on_event(&mut self, fd: i32, bits: u32) {
+        let Some(st) = self.fds.get_mut(fd as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        if bits & (libc::EPOLLIN as u32 | libc::EPOLLRDHUP as u32 | err) != 0 {
+            st.ready |= READ;
+        }
+        if bits & (libc::EPOLLOUT as u32 | err) != 0 {
+            st.ready |= WRITE;
+        }
+        if !st.polls.is_empty() {
+            self.fire_polls(fd, bits);
+        }
+        self.drive(fd, READ);
+        self.drive(fd, WRITE);
+    }
+
+    /// Polls on `fd` whose events are in `bits` complete (single-shot) or
+    /// post a completion and stay (multishot): once per edge.
+    fn fire_polls(&mut self, fd: i32, bits: u32) {
+        let polls = std::mem::take(&mut self.state(fd).polls);
+        let mut keep = Vec::with_capacity(polls.len());
+        for ud in polls {
+            let Some(Pending::Io { sqe, .. }) = self.pending.get(&ud) else {
+                continue;
+            };
+            let always = (libc::POLLERR | libc::POLLHUP) as u32;
+            let revents = bits & (sqe.op_flags | always) & 0xffff;
+            if revents == 0 {
+                keep.push(ud);
+            } else if sqe.multishot() {
+                self.post(ud, revents as i32, F_MORE);
+                keep.push(ud);
+            } else {
+                self.pending.remove(&ud);
+                self.post(ud, revents as i32, 0);
+            }
+        }
+        let st = self.state(fd);
+        keep.append(&mut st.polls);
+        st.polls = keep;
+    }
+
+    /// Retries the ops waiting on `fd` in one direction, in order, while
+    /// the fd stays ready.
+    fn drive(&mut self, fd: i32, dir: u8) {
+        loop {
+            let st = self.state(fd);
+            if st.ready & dir == 0 {
+                return;
+            }
+            let kind = st.kind.unwrap_or(Kind::Socket);
+            let Some(&ud) = st.queue(dir).front() else {
+                return;
+            };
+            let Some(Pending::Io {
+                sqe, connecting, ..
+            }) = self.pending.get(&ud)
+            else {
+                self.state(fd).queue(dir).pop_front();
+                continue;
+            };
+            let (s, connecting) = (*sqe, *connecting);
+            let r = match connecting {
+                Some(_) => syscall::connect_result(fd),
+                // SAFETY: the op owns the SQE's memory (module docs).
+                None => unsafe { syscall::attempt(&s, kind) },
+            };
+            if r == -libc::EAGAIN {
+                self.state(fd).ready &= !dir;
+                return;
+            }
+            if s.multishot() && r >= 0 {
+                self.post(ud, r, F_MORE);
+                continue;
+            }
+            self.state(fd).queue(dir).pop_front();
+            let Some(Pending::Io { link, .. }) = self.pending.remove(&ud) else {
+                unreachable!("checked above")
+            };
+            if let Some(restore) = connecting
+                && !restore
+            {
+                syscall::set_nonblocking(fd, false);
+            }
+            self.after_io(&s, dir, r);
+            self.post(ud, r, 0);
+            self.end_link(link);
+        }
+    }
+
+    /// Timeouts due by `now`: a `TIMEOUT` ends with `-ETIME`; a linked one
+    /// cancels its op (`-ECANCELED`) and ends with `-ETIME`.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, ud)) = self.timers.first() {
+            if at > now {
+                return;
+            }
+            self.timers.pop_first();
+            if let Some(Pending::Timer { link, .. }) = self.pending.remove(&ud) {
+                if let Some(op) = link {
+                    // The op's own entry names this timer; cancelling it
+                    // must not end the timer a second time.
+                    if let Some(Pending::Io { link, .. }) = self.pending.get_mut(&op) {
+                        *link = None;
+                    }
+                    self.cancel_one(op);
+                }
+                self.post(ud, -libc::ETIME, 0);
+            }
+        }
+    }
+}
+
+fn wait_error(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("ringloop: epoll_wait failed: {e}"))
+}
+
+/// Which readiness an op waits for.
+fn direction(opcode: u8) -> u8 {
+    match opcode {
+        OP_WRITE | OP_SEND | OP_SENDMSG | OP_CONNECT => WRITE,
+        _ => READ,
+    }
+}
+
+/// Whether the opcode's `fd` field is an fd (path ops may pass `AT_FDCWD`).
+fn uses_fd(opcode: u8) -> bool {
+    matches!(
+        opcode,
+        OP_READ
+            | OP_WRITE
+            | OP_RECV
+            | OP_SEND
+            | OP_RECVMSG
+            | OP_SENDMSG
+            | OP_ACCEPT
+            | OP_CONNECT
+            | OP_SHUTDOWN
+            | OP_CLOSE
+            | OP_POLL_ADD
+            | OP_FSYNC
+            | OP_FTRUNCATE
+            | OP_FALLOCATE
+    )
+}
+
+/// When a `TIMEOUT`/`LINK_TIMEOUT` SQE's timespec says it expires.
+fn timeout_deadline(s: &RawSqe) -> Instant {
+    const ABS: u32 = 1;
+    // SAFETY: a timeout SQE's `addr` points at the op's `Timespec` (a
+    // `struct __kernel_timespec`), owned by the op until its completion.
+    let ts = unsafe { *(s.addr as *const libc::timespec) };
+    let d = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    if s.op_flags & ABS != 0 {
+        // Absolute CLOCK_MONOTONIC: measure from the clock's now.
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+        return Instant::now() + d.saturating_sub(now);
+    }
+    Instant::now().checked_add(d).unwrap_or_else(far_future)
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(1 << 32)
+}
+
