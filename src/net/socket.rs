@@ -13,6 +13,8 @@ use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
+use crate::buf::kept::{KeepsReads, Kept};
+use crate::buf::{IoBuf, IoBufMut, copy_into};
 use crate::driver::Driver;
 use crate::driver::op::Op;
 use crate::driver::op::close::{close_detached, close_now};
@@ -20,8 +22,6 @@ use crate::driver::op::kept_read::{KeptRead, StreamFd};
 use crate::driver::op::recvmsg::RecvMsg;
 use crate::driver::op::send::Send;
 use crate::driver::op::sendmsg::SendMsg;
-use crate::io::kept::{KeepsReads, Kept};
-use crate::io::{IoBuf, IoBufMut, copy_into};
 use crate::sys::RawAddr;
 
 struct Inner {
@@ -68,7 +68,7 @@ impl StreamFd for Socket {
 }
 
 /// Counts a read as in flight on a socket until dropped.
-pub(crate) type ReadGuard = crate::io::kept::ReadGuard<Socket>;
+pub(crate) type ReadGuard = crate::buf::kept::ReadGuard<Socket>;
 
 impl ReadGuard {
     /// Keeps a datagram received after the receive's future was dropped.

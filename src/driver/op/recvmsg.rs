@@ -4,8 +4,8 @@
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::IoBufMut;
 use crate::driver::Completion;
-use crate::io::IoBufMut;
 use crate::net::socket::{ReadGuard, Socket};
 use crate::sys::{MsgHdr, RawAddr};
 
@@ -62,7 +62,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     fn complete_orphan(self, c: Completion) {
         if let Ok(n) = c.into_result() {
             // SAFETY: the kernel wrote `n` bytes into the buffer.
-            let got = unsafe { crate::io::kernel_written(&self.buf, n as usize) };
+            let got = unsafe { crate::buf::kernel_written(&self.buf, n as usize) };
             self.guard.keep_datagram(got.to_vec(), self.msg.addr());
         }
     }

@@ -6,8 +6,8 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::Completion;
-use crate::io::{IoBuf, IoBufMut};
 use crate::net::socket::{ReadGuard, Socket};
 use crate::sys::IoVecs;
 
@@ -74,7 +74,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
         for b in &self.bufs {
             let k = left.min(b.bytes_total());
             // SAFETY: the kernel wrote the first `k` bytes of this buffer.
-            let got = unsafe { crate::io::kernel_written(b, k) };
+            let got = unsafe { crate::buf::kernel_written(b, k) };
             self.guard.keep_unread(got, false);
             left -= k;
         }
