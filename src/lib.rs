@@ -59,6 +59,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod buf;
 pub mod combinators;
 mod driver;
 pub mod fs;

@@ -17,7 +17,7 @@ use super::op::timeout::Timeout;
 use super::op::write::Write;
 use super::op::{Op, OpCode};
 use super::*;
-use crate::io::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut};
 
 fn driver(entries: u32, cq: Option<u32>) -> Rc<RefCell<Driver>> {
     let cfg = RingConfig {

@@ -8,16 +8,12 @@
 //! On top of the sockets, asyncio's streams: [`open_connection`],
 //! [`start_server`], [`StreamReader`] and [`StreamWriter`].
 
-mod buf;
 mod compat;
-pub(crate) mod kept;
-mod slice;
 mod stream;
 
-pub use buf::{IoBuf, IoBufMut};
-pub(crate) use buf::{copy_into, kernel_written};
+// Defined in `crate::buf`, below the driver, whose ops own these buffers.
+pub use crate::buf::{IoBuf, IoBufMut, Slice};
 pub use compat::Compat;
-pub use slice::Slice;
 pub use stream::{
     DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Server, StreamError, StreamReader,
     StreamWriter, open_connection, start_server,

@@ -13,15 +13,15 @@ use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
+use crate::buf::kept::{KeepsReads, Kept};
+use crate::buf::{IoBuf, IoBufMut, copy_into};
 use crate::driver::Driver;
 use crate::driver::op::Op;
 use crate::driver::op::close::{close_detached, close_now};
 use crate::driver::op::kept_read::{KeptRead, StreamFd};
-use crate::driver::op::recvmsg::RecvMsg;
+use crate::driver::op::recvmsg::{KeepsDatagrams, RecvMsg};
 use crate::driver::op::send::Send;
 use crate::driver::op::sendmsg::SendMsg;
-use crate::io::kept::{KeepsReads, Kept};
-use crate::io::{IoBuf, IoBufMut, copy_into};
 use crate::sys::RawAddr;
 
 struct Inner {
@@ -67,13 +67,9 @@ impl StreamFd for Socket {
     }
 }
 
-/// Counts a read as in flight on a socket until dropped.
-pub(crate) type ReadGuard = crate::io::kept::ReadGuard<Socket>;
-
-impl ReadGuard {
-    /// Keeps a datagram received after the receive's future was dropped.
-    pub(crate) fn keep_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
-        self.0.0.datagrams.borrow_mut().push_back((bytes, from));
+impl KeepsDatagrams for Socket {
+    fn keep_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
+        self.0.datagrams.borrow_mut().push_back((bytes, from));
     }
 }
 
@@ -95,10 +91,6 @@ impl Socket {
 
     pub(crate) fn driver(&self) -> &Rc<RefCell<Driver>> {
         &self.0.driver
-    }
-
-    pub(crate) fn read_guard(&self) -> ReadGuard {
-        ReadGuard::new(self)
     }
 
     /// Receives one datagram (and its source): one kept from an abandoned

@@ -24,13 +24,13 @@ use std::task::{Poll, Waker};
 
 use io_uring::{opcode, squeue, types};
 
+use crate::buf::kept::{KeepsReads, Kept};
 use crate::driver::Driver;
 use crate::driver::op::cancel::CancelFd;
 use crate::driver::op::close::{close_detached, close_now};
 use crate::driver::op::kept_read::{KeptRead, StreamFd};
 use crate::driver::op::write::Write;
 use crate::driver::op::{Op, OpCode};
-use crate::io::kept::{KeepsReads, Kept};
 use crate::io::{IoBuf, IoBufMut};
 
 struct Inner {

@@ -5,9 +5,9 @@
 use io_uring::squeue;
 
 use super::OpCode;
+use crate::buf::IoBufMut;
+use crate::buf::kept::{KeepsReads, ReadGuard};
 use crate::driver::Completion;
-use crate::io::IoBufMut;
-use crate::io::kept::{KeepsReads, ReadGuard};
 
 /// An fd type [`KeptRead`] can read from: which opcode, and its SQE.
 pub(crate) trait StreamFd: KeepsReads + 'static {
@@ -89,7 +89,7 @@ unsafe impl<H: StreamFd, B: IoBufMut> OpCode for KeptRead<H, B> {
         };
         // SAFETY: the first `skip` bytes were initialised before and the
         // kernel wrote `n` more right after them.
-        let got = unsafe { crate::io::kernel_written(&self.buf, self.skip + n) };
+        let got = unsafe { crate::buf::kernel_written(&self.buf, self.skip + n) };
         self.guard.keep_unread(got, eof);
         if let Some(e) = error {
             self.guard.keep_error(&e);

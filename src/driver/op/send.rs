@@ -5,8 +5,8 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::IoBuf;
 use crate::driver::Completion;
-use crate::io::IoBuf;
 
 /// Sends `buf`'s initialised bytes on a socket, with `MSG_NOSIGNAL` (a
 /// reset peer is `EPIPE`, never `SIGPIPE`). `F` keeps the fd open.

@@ -5,8 +5,8 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::IoBuf;
 use crate::driver::Completion;
-use crate::io::IoBuf;
 use crate::sys::{MsgHdr, RawAddr};
 
 /// Sends `buf`'s initialised bytes as one datagram to `addr` (with

@@ -6,22 +6,24 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::kept::{KeepsReads, ReadGuard};
+use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::Completion;
-use crate::io::{IoBuf, IoBufMut};
-use crate::net::socket::{ReadGuard, Socket};
 use crate::sys::IoVecs;
 
 /// Receives into several buffers, filling them in order. Bytes received
-/// after the future was dropped are kept on the socket.
-pub(crate) struct RecvVectored<B> {
+/// after the future was dropped are kept on the fd's handle `H`.
+pub(crate) struct RecvVectored<H: KeepsReads + 'static, B> {
     bufs: Vec<B>,
     /// Boxed: the kernel reads the header and its iovecs.
     msg: Box<IoVecs>,
-    guard: ReadGuard,
+    /// Counts this read as in flight until dropped; keeps the fd open until
+    /// the CQE.
+    guard: ReadGuard<H>,
 }
 
-impl<B: IoBufMut> RecvVectored<B> {
-    pub(crate) fn new(socket: &Socket, mut bufs: Vec<B>) -> Self {
+impl<H: KeepsReads + 'static, B: IoBufMut> RecvVectored<H, B> {
+    pub(crate) fn new(handle: &H, mut bufs: Vec<B>) -> Self {
         let msg = Box::new(IoVecs::new(
             bufs.iter_mut()
                 .map(|b| (b.stable_mut_ptr(), b.bytes_total())),
@@ -29,7 +31,7 @@ impl<B: IoBufMut> RecvVectored<B> {
         RecvVectored {
             bufs,
             msg,
-            guard: socket.read_guard(),
+            guard: ReadGuard::new(handle),
         }
     }
 
@@ -40,7 +42,7 @@ impl<B: IoBufMut> RecvVectored<B> {
 
 // SAFETY: the SQE points at the boxed header, whose iovecs (a heap Vec)
 // point at each buffer's stable storage; all are owned by self.
-unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
+unsafe impl<H: KeepsReads + 'static, B: IoBufMut> OpCode for RecvVectored<H, B> {
     type Output = (std::io::Result<usize>, Vec<B>);
     const CODE: u8 = opcode::RecvMsg::CODE;
     const NAME: &'static str = "IORING_OP_RECVMSG";
@@ -74,7 +76,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
         for b in &self.bufs {
             let k = left.min(b.bytes_total());
             // SAFETY: the kernel wrote the first `k` bytes of this buffer.
-            let got = unsafe { crate::io::kernel_written(b, k) };
+            let got = unsafe { crate::buf::kernel_written(b, k) };
             self.guard.keep_unread(got, false);
             left -= k;
         }

@@ -5,8 +5,8 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::buf::IoBuf;
 use crate::driver::Completion;
-use crate::io::IoBuf;
 
 /// Writes `buf`'s initialised bytes to `fd` at `offset` (`u64::MAX`: the
 /// file position). `F` keeps the fd open until the CQE.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 
 use super::{IncompleteReadError, LimitOverrunError, READ_CHUNK, StreamError, copy_error};
-use crate::io::kept::KeepsReads;
+use crate::buf::kept::KeepsReads;
 use crate::net::socket::Socket;
 
 /// The reading end of a stream (asyncio's `StreamReader`): buffered reads

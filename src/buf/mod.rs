@@ -1,4 +1,15 @@
-//! [`IoBuf`] and [`IoBufMut`].
+//! Owned buffers the kernel may use while an operation is in flight:
+//! [`IoBuf`], [`IoBufMut`] and [`Slice`]; and [`kept`], the bytes that reads
+//! abandoned in flight received.
+//!
+//! A bottom layer, beside `sys`: the driver's ops own these buffers, and
+//! `io`, `net`, `fs` and `process` build on them. The public paths are
+//! `ringloop::io::{IoBuf, IoBufMut, Slice}` (re-exported by `crate::io`).
+
+pub(crate) mod kept;
+mod slice;
+
+pub use slice::Slice;
 
 /// A buffer the kernel may read from while an operation is in flight.
 ///
@@ -23,16 +34,16 @@ pub unsafe trait IoBuf: 'static {
         unsafe { std::slice::from_raw_parts(self.stable_ptr(), self.bytes_init()) }
     }
 
-    /// A [`super::Slice`] of the buffer (`range` within `bytes_total()`).
+    /// A [`Slice`] of the buffer (`range` within `bytes_total()`).
     ///
     /// # Panics
     ///
     /// If `range` is out of `0..bytes_total()`.
-    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> super::Slice<Self>
+    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> Slice<Self>
     where
         Self: Sized,
     {
-        super::Slice::new(self, range)
+        Slice::new(self, range)
     }
 }
 
