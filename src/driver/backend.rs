@@ -17,10 +17,12 @@ use std::io;
 ///
 /// The `RINGLOOP_BACKEND` environment variable (`io_uring`, `epoll` or
 /// `auto`) forces the choice for loops whose `Builder` does not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// A completion ring (`io_uring(7)`): ops are submitted and reaped in
-    /// batches, one `io_uring_enter` per loop turn.
+    /// batches, one `io_uring_enter` per loop turn. The default: the one a
+    /// loop tries first.
+    #[default]
     IoUring,
     /// Readiness (`epoll(7)`): each op is tried without blocking and, if it
     /// would block, retried when epoll reports its fd ready; file and path

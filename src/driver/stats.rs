@@ -9,7 +9,7 @@ use super::Backend;
 ///
 /// On the [`Backend::Epoll`] backend there is no ring: `enters` counts
 /// `epoll_wait` calls, and the queue sizes and `cq_overflow` are 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RingStats {
     /// The backend the loop runs on.

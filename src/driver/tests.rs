@@ -25,7 +25,17 @@ fn driver(entries: u32, cq: Option<u32>) -> Rc<RefCell<Driver>> {
         cq_entries: cq,
         ..RingConfig::default()
     };
-    Rc::new(RefCell::new(Driver::new(&cfg).expect("io_uring available")))
+    Rc::new(RefCell::new(Driver::new(&cfg).expect("a backend available")))
+}
+
+/// Whether `d` runs on epoll, where a test about io_uring itself (the SQ,
+/// the CQ, the backlog) has nothing to test: it says so and skips.
+fn skip_on_epoll(d: &Rc<RefCell<Driver>>, why: &str) -> bool {
+    let epoll = d.borrow().backend() == super::Backend::Epoll;
+    if epoll {
+        eprintln!("skipped on the epoll backend: {why}");
+    }
+    epoll
 }
 
 #[derive(Default)]
@@ -107,7 +117,7 @@ fn pipe() -> (Rc<OwnedFd>, Rc<OwnedFd>) {
 
 fn wait_until_idle(d: &Rc<RefCell<Driver>>) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while d.borrow().live_ops() > 0 {
+    while d.borrow().live_ops() > 0 || d.borrow().has_ready() {
         assert!(Instant::now() < deadline, "ops never drained");
         turn(d, Wait::For(Duration::from_millis(10)));
     }
@@ -118,9 +128,15 @@ fn nop_completes() {
     let d = driver(8, None);
     let w = Waker::from(Arc::new(CountWaker::default()));
     let mut op = Op::submit(&d, Nop).unwrap();
-    assert!(poll(&mut op, &w).is_pending());
-    turn(&d, Wait::Forever);
-    assert_eq!(poll(&mut op, &w).map(|r| r.unwrap()), Poll::Ready(0));
+    let mut first = poll(&mut op, &w);
+    if d.borrow().backend() == super::Backend::IoUring {
+        // The ring submits at the next turn.
+        assert!(first.is_pending());
+        turn(&d, Wait::Forever);
+        first = poll(&mut op, &w);
+    }
+    // epoll carries a NOP out as it is pushed: ready at the first poll.
+    assert_eq!(first.map(|r| r.unwrap()), Poll::Ready(0));
     assert_eq!(d.borrow().live_ops(), 0);
 }
 
@@ -155,6 +171,9 @@ fn read_returns_written_bytes_and_buffer() {
 #[test]
 fn cancel_before_submit_drops_buffer_once() {
     let d = driver(2, Some(4));
+    if skip_on_epoll(&d, "no submission queue to fill, nothing waits in the backlog") {
+        return;
+    }
     let drops = Rc::new(Cell::new(0));
     let (r, _w) = pipe();
     // Four reads that never finish are in the kernel; then the SQ acts
@@ -257,6 +276,9 @@ fn dropping_driver_with_1024_ops_in_flight_is_bounded() {
 #[test]
 fn small_ring_completes_50_concurrent_and_600_queued() {
     let d = driver(2, Some(4));
+    if skip_on_epoll(&d, "no ring, so no small ring to overflow") {
+        return;
+    }
     assert_eq!(d.borrow_mut().ring_stats().cq_entries, 4);
     let w = Waker::from(Arc::new(CountWaker::default()));
     // 50 concurrent timeouts of 1 ms, then 600 NOPs, all queued at once:
@@ -304,8 +326,9 @@ fn late_or_duplicate_cqe_never_completes_a_new_op() {
     // An op completes and its slot is freed...
     let mut old = Op::submit(&d, Nop).unwrap();
     let old_key = old.key_for_test();
-    turn(&d, Wait::Forever);
-    assert!(poll(&mut old, &w).is_ready());
+    while poll(&mut old, &w).is_pending() {
+        turn(&d, Wait::For(Duration::from_millis(10)));
+    }
     // ...then a new op reuses the slot with a new generation.
     let (r, _w) = pipe();
     let mut new = Op::submit(&d, Read::new(r, Vec::with_capacity(4), u64::MAX)).unwrap();
@@ -346,6 +369,9 @@ fn unsupported_opcode_is_a_clear_error() {
 #[test]
 fn idle_turn_makes_no_syscall() {
     let d = driver(8, None);
+    if skip_on_epoll(&d, "readiness is only known by asking the kernel (epoll_wait)") {
+        return;
+    }
     let before = d.borrow().stats().enters;
     for _ in 0..1000 {
         turn(&d, Wait::No);
@@ -420,6 +446,9 @@ fn wake_multishot_poll_ends_one_wait_per_write() {
 #[test]
 fn wake_read_fallback_ends_one_wait_per_write() {
     let d = driver(8, None);
+    if skip_on_epoll(&d, "the READ fallback is for rings without multishot poll") {
+        return;
+    }
     let fd = Arc::new(crate::sys::eventfd().unwrap());
     {
         // As on a kernel that refused the multishot poll.

@@ -87,7 +87,7 @@ pub(crate) const OP_FTRUNCATE: u8 = 55;
 
 #[cfg(test)]
 mod tests {
-    use io_uring::opcode::{self, OpCode as _};
+    use io_uring::opcode;
     use io_uring::types;
 
     use super::*;
