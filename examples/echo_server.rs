@@ -158,7 +158,11 @@ fn one_core(args: &Args) -> io::Result<()> {
     let (addr, quiet) = (args.addr, args.quiet);
     ringloop::run(async move {
         let listener = TcpListener::bind(addr)?;
-        println!("echo server listening on {}", listener.local_addr()?);
+        println!(
+            "echo server listening on {} ({} backend)",
+            listener.local_addr()?,
+            ringloop::ring_stats()?.backend
+        );
         let log = Log {
             prefix: "".into(),
             quiet,
@@ -260,10 +264,11 @@ async fn core_main(
     let listener = bind_core(&core, addr, &rv)?;
     if core.index() == 0 {
         println!(
-            "echo server listening on {} with {} cores (SO_REUSEPORT){}",
+            "echo server listening on {} with {} cores (SO_REUSEPORT){} ({} backend)",
             listener.local_addr()?,
             core.count(),
-            if core.cpu().is_some() { ", pinned" } else { "" }
+            if core.cpu().is_some() { ", pinned" } else { "" },
+            ringloop::ring_stats()?.backend
         );
     }
     let log = Log {

@@ -307,6 +307,7 @@ fn read_listen_line(child: &mut Child) -> SocketAddr {
     let line = lines.next().expect("echo_server printed nothing").unwrap();
     let addr = line
         .strip_prefix("echo server listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));

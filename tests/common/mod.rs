@@ -325,3 +325,15 @@ pub fn reset(peer: std::net::TcpStream) {
     set_linger_zero(peer.as_raw_fd());
     drop(peer);
 }
+
+/// Whether `lp` runs on the epoll backend, where a test about io_uring
+/// itself (syscall counts of the ring, its queues) has nothing to test:
+/// prints why it skips and returns true. Every other test runs on both
+/// backends (`RINGLOOP_BACKEND=epoll cargo test`).
+pub fn skip_on_epoll(lp: &ringloop::EventLoop, why: &str) -> bool {
+    let epoll = lp.backend() == ringloop::Backend::Epoll;
+    if epoll {
+        println!("skipped on the epoll backend: {why}");
+    }
+    epoll
+}

@@ -98,6 +98,11 @@ struct Done {
 struct FdState {
     /// `READ`/`WRITE` bits: may be ready (an attempt may succeed).
     ready: u8,
+    /// `READ`/`WRITE` bits that stay: the peer closed (`EPOLLRDHUP`,
+    /// `EPOLLHUP`) or the fd has an error. A short read then does not mean
+    /// drained: the end of stream (or the error) is still to be read, and
+    /// no further edge will announce it (tokio keeps "closed" the same way).
+    closed: u8,
     /// In the epoll set.
     registered: bool,
     kind: Option<Kind>,
@@ -378,7 +383,7 @@ impl Epoll {
             Some(Kind::Pollable) => true,
             _ => *st.stream.get_or_insert_with(|| syscall::is_stream_socket(fd)),
         };
-        if stream {
+        if stream && st.closed & dir == 0 {
             st.ready &= !dir;
         }
     }
@@ -700,8 +705,14 @@ impl Epoll {
         if bits & (libc::EPOLLIN as u32 | libc::EPOLLRDHUP as u32 | err) != 0 {
             st.ready |= READ;
         }
+        if bits & (libc::EPOLLRDHUP as u32 | err) != 0 {
+            st.closed |= READ;
+        }
         if bits & (libc::EPOLLOUT as u32 | err) != 0 {
             st.ready |= WRITE;
+        }
+        if bits & err != 0 {
+            st.closed |= WRITE;
         }
         if !st.polls.is_empty() {
             self.fire_polls(fd, bits);
