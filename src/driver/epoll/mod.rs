@@ -105,6 +105,12 @@ struct FdState {
     closed: u8,
     /// In the epoll set.
     registered: bool,
+    /// Only polls ever waited on this fd (a pidfd): it leaves the epoll
+    /// set, and this state is forgotten, when its last poll ends. Such fds
+    /// are closed outside the driver (no `CLOSE` to forget them at), so
+    /// state kept past the poll would outlive the fd and mislead whatever
+    /// fd gets the number next.
+    poll_only: bool,
     kind: Option<Kind>,
     /// A byte stream (a short read or write means drained or full).
     stream: Option<bool>,
@@ -141,13 +147,14 @@ enum Pending {
         dir: u8,
         /// Its linked timeout's `user_data`.
         link: Option<u64>,
-        /// A connect in progress; whether to clear `O_NONBLOCK` after.
+        /// A connect in progress, and whether the socket was `O_NONBLOCK`
+        /// before it (the flag is put back when the connect ends).
         connecting: Option<bool>,
     },
     /// A `TIMEOUT` or `LINK_TIMEOUT` (with the op it limits).
     Timer { at: Instant, link: Option<u64> },
     /// Its syscall runs on a pool thread.
-    Offloaded,
+    Offloaded { opcode: u8 },
 }
 
 /// The epoll backend's state (one per driver).
@@ -342,7 +349,7 @@ impl Epoll {
             crate::sys::eventfd_signal(&done.fd);
         }));
         self.offloaded += 1;
-        self.pending.insert(ud, Pending::Offloaded);
+        self.pending.insert(ud, Pending::Offloaded { opcode: s.opcode });
     }
 
     /// Tries a readiness op now (unless the fd is known not ready or older
@@ -357,6 +364,9 @@ impl Epoll {
                 if r == -libc::EAGAIN {
                     self.state(s.fd).ready &= !dir;
                     break;
+                }
+                if s.opcode == OP_ACCEPT {
+                    self.born(r);
                 }
                 if s.multishot() && r >= 0 {
                     self.post(s.user_data, r, F_MORE);
@@ -391,17 +401,20 @@ impl Epoll {
     /// Queues `s` on its fd until the next readiness edge.
     fn park(&mut self, s: RawSqe, dir: u8, connecting: Option<bool>) {
         let (fd, ud) = (s.fd, s.user_data);
+        let fresh = !self.state(fd).registered;
         if let Err(e) = self.register(fd) {
             if let Some(restore) = connecting {
-                syscall::set_nonblocking(fd, !restore);
+                syscall::set_nonblocking(fd, restore);
             }
             self.post(ud, -e, 0);
             return;
         }
         let st = self.state(fd);
         if dir == 0 {
+            st.poll_only |= fresh;
             st.polls.push(ud);
         } else {
+            st.poll_only = false;
             st.queue(dir).push_back(ud);
         }
         self.pending.insert(
@@ -467,6 +480,21 @@ impl Epoll {
         }
     }
 
+    /// `fd` was just made by an op this backend carried out (an accepted
+    /// connection, an opened file): whatever is known of an older fd with
+    /// that number is stale (that fd was closed without a `CLOSE` here).
+    fn born(&mut self, fd: i32) {
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            *slot = None;
+        }
+    }
+
+    /// A failed or cancelled connect: the op drops its socket without a
+    /// `CLOSE`, so its state goes now, before the number is reused.
+    fn dies(&mut self, fd: i32) {
+        self.forget(fd);
+    }
+
     fn poll_add(&mut self, s: RawSqe) {
         let ready = syscall::poll_now(s.fd, s.op_flags);
         if ready != 0 {
@@ -492,6 +520,9 @@ impl Epoll {
                 syscall::set_nonblocking(s.fd, false);
             }
             self.post(s.user_data, r, 0);
+            if r < 0 {
+                self.dies(s.fd);
+            }
         }
     }
 
@@ -540,7 +571,7 @@ impl Epoll {
         }
         let res = match self.pending.get(&s.addr) {
             None => -libc::ENOENT,
-            Some(Pending::Offloaded) => -libc::EALREADY,
+            Some(Pending::Offloaded { .. }) => -libc::EALREADY,
             Some(_) => {
                 self.cancel_one(s.addr);
                 0
@@ -566,11 +597,17 @@ impl Epoll {
                         st.queue(dir).retain(|&u| u != ud);
                     }
                 }
+                if dir == 0 {
+                    self.release_poll_only(sqe.fd);
+                }
                 if let Some(restore) = connecting {
-                    syscall::set_nonblocking(sqe.fd, !restore);
+                    syscall::set_nonblocking(sqe.fd, restore);
                 }
                 self.post(ud, -libc::ECANCELED, 0);
                 self.end_link(link);
+                if connecting.is_some() {
+                    self.dies(sqe.fd);
+                }
                 true
             }
             Some(Pending::Timer { at, .. }) => {
@@ -578,8 +615,8 @@ impl Epoll {
                 self.post(ud, -libc::ECANCELED, 0);
                 true
             }
-            Some(Pending::Offloaded) => {
-                self.pending.insert(ud, Pending::Offloaded);
+            Some(p @ Pending::Offloaded { .. }) => {
+                self.pending.insert(ud, p);
                 false
             }
             None => false,
@@ -691,7 +728,9 @@ impl Epoll {
     fn collect_done(&mut self) {
         let list = std::mem::take(&mut *self.done.list.lock().unwrap_or_else(|e| e.into_inner()));
         for (ud, r) in list {
-            self.pending.remove(&ud);
+            if let Some(Pending::Offloaded { opcode: OP_OPENAT }) = self.pending.remove(&ud) {
+                self.born(r);
+            }
             self.offloaded -= 1;
             self.post(ud, r, 0);
         }
@@ -745,6 +784,20 @@ impl Epoll {
         let st = self.state(fd);
         keep.append(&mut st.polls);
         st.polls = keep;
+        self.release_poll_only(fd);
+    }
+
+    /// An fd only polls waited on, with no poll left: out of the set, and
+    /// forgotten (see `FdState::poll_only`).
+    fn release_poll_only(&mut self, fd: i32) {
+        let idle = self
+            .fds
+            .get(fd as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|st| st.poll_only && st.polls.is_empty());
+        if idle {
+            self.forget(fd);
+        }
     }
 
     /// Retries the ops waiting on `fd` in one direction, in order, while
@@ -776,6 +829,9 @@ impl Epoll {
                 self.state(fd).ready &= !dir;
                 return;
             }
+            if s.opcode == OP_ACCEPT {
+                self.born(r);
+            }
             if s.multishot() && r >= 0 {
                 self.post(ud, r, F_MORE);
                 continue;
@@ -792,6 +848,9 @@ impl Epoll {
             self.after_io(&s, dir, r);
             self.post(ud, r, 0);
             self.end_link(link);
+            if connecting.is_some() && r < 0 {
+                self.dies(fd);
+            }
         }
     }
 
