@@ -36,6 +36,7 @@ mod sqe;
 mod syscall;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -86,6 +87,32 @@ pub(crate) fn supports(opcode: u8) -> bool {
             | OP_FTRUNCATE
     )
 }
+
+/// Hashes the driver's `user_data` keys (`generation << 32 | slab index`,
+/// made by the driver, not by an adversary): one multiply instead of
+/// SipHash on every op that has to wait.
+#[derive(Default)]
+struct UserDataHasher(u64);
+
+impl Hasher for UserDataHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; the high bits (which hashbrown uses) mix in
+        // both the index and the generation.
+        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type UdMap<V> = HashMap<u64, V, BuildHasherDefault<UserDataHasher>>;
 
 /// Results posted by pool threads, and the eventfd that wakes the loop.
 struct Done {
@@ -162,7 +189,7 @@ pub(crate) struct Epoll {
     epfd: OwnedFd,
     events: Vec<libc::epoll_event>,
     fds: Vec<Option<FdState>>,
-    pending: HashMap<u64, Pending>,
+    pending: UdMap<Pending>,
     timers: BTreeSet<(Instant, u64)>,
     cq: Vec<(u64, i32, u32)>,
     done: Arc<Done>,
@@ -210,7 +237,7 @@ impl Epoll {
             epfd,
             events: Vec::with_capacity(256),
             fds: Vec::new(),
-            pending: HashMap::new(),
+            pending: UdMap::default(),
             timers: BTreeSet::new(),
             cq: Vec::new(),
             done: Arc::new(Done {
@@ -349,7 +376,8 @@ impl Epoll {
             crate::sys::eventfd_signal(&done.fd);
         }));
         self.offloaded += 1;
-        self.pending.insert(ud, Pending::Offloaded { opcode: s.opcode });
+        self.pending
+            .insert(ud, Pending::Offloaded { opcode: s.opcode });
     }
 
     /// Tries a readiness op now (unless the fd is known not ready or older
@@ -391,7 +419,9 @@ impl Epoll {
         let st = self.state(fd);
         let stream = match st.kind {
             Some(Kind::Pollable) => true,
-            _ => *st.stream.get_or_insert_with(|| syscall::is_stream_socket(fd)),
+            _ => *st
+                .stream
+                .get_or_insert_with(|| syscall::is_stream_socket(fd)),
         };
         if stream && st.closed & dir == 0 {
             st.ready &= !dir;
@@ -438,10 +468,11 @@ impl Epoll {
             u64: fd as u64,
         };
         // SAFETY: `ev` is a valid epoll_event; the kernel checks the fd.
-        let r =
-            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if r < 0 {
-            let e = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            let e = io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
             if e != libc::EEXIST {
                 return Err(e);
             }
@@ -916,7 +947,10 @@ fn timeout_deadline(s: &RawSqe) -> Instant {
     // SAFETY: a timeout SQE's `addr` points at the op's `Timespec` (a
     // `struct __kernel_timespec`), owned by the op until its completion.
     let ts = unsafe { *(s.addr as *const libc::timespec) };
-    let d = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    let d = Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    );
     if s.op_flags & ABS != 0 {
         // Absolute CLOCK_MONOTONIC: measure from the clock's now.
         let mut now = libc::timespec {
@@ -934,4 +968,3 @@ fn timeout_deadline(s: &RawSqe) -> Instant {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(1 << 32)
 }
-
