@@ -297,6 +297,30 @@ pub(crate) fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Re
     Ok(value)
 }
 
+/// Whether `fd`'s open file description has `O_NONBLOCK` (`fcntl(2)`).
+pub(crate) fn nonblocking(fd: &impl AsRawFd) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes no pointer.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_NONBLOCK != 0)
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`'s open file description, with no
+/// second syscall when it is already as asked.
+pub(crate) fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no pointer.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    if (flags & libc::O_NONBLOCK != 0) == on {
+        return Ok(());
+    }
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL takes an int, no pointer.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) }).map(drop)
+}
+
 /// `recv(2)` of one byte with `MSG_PEEK | MSG_DONTWAIT`: what the next
 /// read would see, without taking it or waiting. `Ok(0)`: end of stream;
 /// `Ok(1)`: data; `WouldBlock`: nothing yet; else the socket's pending

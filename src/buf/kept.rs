@@ -106,6 +106,11 @@ impl Kept {
     pub(crate) fn reads_in_flight(&self) -> usize {
         self.in_flight.get()
     }
+
+    /// The error an abandoned read got, kept for the next read (not taken).
+    pub(crate) fn pending_error(&self) -> Option<io::Error> {
+        self.error.get().map(io::Error::from_raw_os_error)
+    }
 }
 
 /// Frees an emptied buffer's storage beyond a small reserve, so a socket

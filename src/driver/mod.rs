@@ -247,6 +247,17 @@ impl Driver {
         self.fallback.as_deref()
     }
 
+    /// `fd` leaves the driver without a `CLOSE` through it (handed to the
+    /// caller by `into_std`/`into_raw_fd`, or closed by plain `close(2)`):
+    /// the epoll backend drops it from its epoll set and forgets what it
+    /// knew, so the next fd with that number starts clean. No op may still
+    /// use `fd`. Nothing to do on io_uring.
+    pub(crate) fn forget_fd(&mut self, fd: std::os::fd::RawFd) {
+        if let Kernel::Epoll(e) = &mut *self.kernel {
+            e.forget_fd(fd);
+        }
+    }
+
     /// Gives the epoll backend its way to run blocking syscalls (files,
     /// paths) on a thread; without it they block the loop. The io_uring
     /// backend does not need one.

@@ -16,17 +16,25 @@
 //! last poller's waker, so whoever takes a connection wakes the other
 //! waiters (and so does an accept future that is dropped), and one of them
 //! registers again.
+//!
+//! Handing the listener off (`into_std`) must not leave the multishot
+//! accept armed: it would go on accepting on the listener's file. The first
+//! attempt cancels it (by fd, keeping the op), and the connections it
+//! accepted before the cancellation landed are kept for `accept()` rather
+//! than closed: a hand-off loses no connection.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::task::{Poll, Waker};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::socket::Socket;
 use crate::driver::op::accept::{Accept, AcceptMulti};
-use crate::driver::op::{MultiOp, Op};
+use crate::driver::op::cancel::CancelFd;
+use crate::driver::op::{MultiOp, Op, OpCode, submit_detached};
 use crate::sys::RawAddr;
 
 /// The longest wait between accept retries while out of fds: how late, at
@@ -43,6 +51,12 @@ pub(crate) struct Acceptor {
     multishot: Cell<bool>,
     /// Tasks waiting in `accept` (the driver wakes only the last).
     waiters: RefCell<Vec<Waker>>,
+    /// Connections the multishot accept took while a hand-off was
+    /// cancelling it: `accept()` returns them first.
+    handed: RefCell<VecDeque<OwnedFd>>,
+    /// A hand-off asked the kernel to cancel the armed multishot accept
+    /// (its `-ECANCELED` end is then not an error of the listener).
+    cancelling: Cell<bool>,
 }
 
 /// Wakes every waiting acceptor when dropped, so the driver's single
@@ -63,7 +77,87 @@ impl Acceptor {
             multi: RefCell::new(None),
             multishot: Cell::new(true),
             waiters: RefCell::new(Vec::new()),
+            handed: RefCell::new(VecDeque::new()),
+            cancelling: Cell::new(false),
         }
+    }
+
+    /// Readies the listener for `into_std` (`what` names it in errors):
+    /// the multishot accept must have ended and every connection it took
+    /// must have been returned by `accept()`.
+    ///
+    /// An armed multishot accept is cancelled here (by fd, so its stream is
+    /// kept and yields what the kernel accepted before the cancellation
+    /// landed); the connections already queued are moved to `handed`.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` while the multishot accept (or another op) is still in
+    /// the kernel; `ResourceBusy` while `handed` holds connections.
+    pub(crate) fn prepare_handoff(&self, what: &str) -> io::Result<()> {
+        let fd = self.socket.as_raw_fd();
+        let mut multi = self.multi.borrow_mut();
+        if let Some(op) = multi.as_mut() {
+            // No task waits in `accept` (the hand-off owns the listener), so
+            // no waker is lost by polling with none.
+            let mut cx = Context::from_waker(Waker::noop());
+            loop {
+                match op.poll_next(&mut cx) {
+                    Poll::Ready(Some(Ok(conn))) => self.handed.borrow_mut().push_back(conn),
+                    // The cancellation's `-ECANCELED` (or an error that
+                    // ended the op anyway): the end follows.
+                    Poll::Ready(Some(Err(_))) => {}
+                    Poll::Ready(None) => {
+                        *multi = None;
+                        self.cancelling.set(false);
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if multi.is_some() {
+            if !self.cancelling.get() {
+                let driver = self.socket.driver();
+                if !driver.borrow().supports(CancelFd::CODE) {
+                    // Unreachable in practice: multishot accept (5.19)
+                    // comes with cancel-by-fd (5.19). Dropping the op
+                    // cancels it; what it accepts meanwhile is closed.
+                    *multi = None;
+                } else {
+                    submit_detached(driver, CancelFd::new(fd));
+                    self.cancelling.set(true);
+                }
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{what}: fd {fd}: the listener's multishot accept (armed by accept()) \
+                     is being cancelled; let the loop run (e.g. ringloop::sleep(1 ms)) and \
+                     try again"
+                ),
+            ));
+        }
+        let handed = self.handed.borrow().len();
+        if handed > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "{what}: fd {fd}: {handed} connection(s) the listener accepted before \
+                     the hand-off are waiting; accept() them, then try again"
+                ),
+            ));
+        }
+        match self.socket.handoff_blocker(what) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The listener's socket, once [`Acceptor::prepare_handoff`] succeeded.
+    pub(crate) fn into_socket(self) -> Socket {
+        debug_assert!(self.multi.borrow().is_none() && self.handed.borrow().is_empty());
+        self.socket
     }
 
     /// Uses one single-shot accept per call, as on a kernel without
@@ -80,6 +174,9 @@ impl Acceptor {
     /// backs off (1 ms doubling to [`MAX_EMFILE_BACKOFF`]) while the
     /// process is out of fds or memory instead of spinning.
     pub(crate) async fn accept(&self) -> io::Result<(OwnedFd, Option<RawAddr>)> {
+        if let Some(conn) = self.handed.borrow_mut().pop_front() {
+            return Ok((conn, None));
+        }
         let mut backoff = Duration::from_millis(1);
         loop {
             let was_multishot = self.multishot.get();
@@ -121,6 +218,10 @@ impl Acceptor {
                 let op = multi.as_mut().expect("armed above");
                 match op.poll_next(cx) {
                     Poll::Ready(Some(Ok(fd))) => return Poll::Ready(Ok((fd, None))),
+                    // A hand-off's cancellation landed (the caller kept the
+                    // listener after all): the op ends; re-arm.
+                    Poll::Ready(Some(Err(e)))
+                        if self.cancelling.get() && e.raw_os_error() == Some(libc::ECANCELED) => {}
                     Poll::Ready(Some(Err(e))) => {
                         if e.raw_os_error() == Some(libc::EINVAL) {
                             // No multishot accept here: one op per accept.
@@ -133,7 +234,10 @@ impl Acceptor {
                         return Poll::Ready(Err(e));
                     }
                     // Ended: re-arm.
-                    Poll::Ready(None) => *multi = None,
+                    Poll::Ready(None) => {
+                        *multi = None;
+                        self.cancelling.set(false);
+                    }
                     Poll::Pending => {
                         let mut waiters = self.waiters.borrow_mut();
                         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {

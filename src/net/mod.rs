@@ -8,8 +8,17 @@
 //! Cancellation loses nothing: bytes (or a datagram) the kernel delivered
 //! after a read's future was dropped are returned by the next read; a
 //! connection accepted after its accept's future was dropped is closed.
+//!
+//! Every socket type can be handed in and out: `from_std` and `into_std`,
+//! `FromRawFd`, `IntoRawFd`, `AsFd` and `AsRawFd`, so a listener can come
+//! from systemd socket activation, a `socket2` builder or a parent process.
+//! `into_std` refuses, giving the socket back in an [`IntoStdError`], while
+//! an operation is still in flight on the socket or ringloop holds data the
+//! std socket would never see (kept bytes, a listener's accepted
+//! connections): nothing is lost in a hand-off.
 
 mod accept;
+mod handoff;
 pub(crate) mod socket;
 
 /// The I/O methods TCP and Unix streams share (each holds a `socket`).
@@ -112,6 +121,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use handoff::IntoStdError;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{IntoUnixAddr, UnixAddr, UnixDatagram, UnixListener, UnixStream};

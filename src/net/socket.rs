@@ -4,11 +4,14 @@
 //! op's CQE; when the last clone goes, the fd is closed through the ring.
 //! Bytes received by a read whose future was dropped are kept here and
 //! returned first by the next read: cancelling a read loses no data.
+//!
+//! A socket can also come in from outside ([`Socket::adopt`]) and leave
+//! without being closed ([`Socket::into_fd`]); `super::handoff` says when.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
@@ -22,7 +25,8 @@ use crate::driver::op::kept_read::{KeptRead, StreamFd};
 use crate::driver::op::recvmsg::{KeepsDatagrams, RecvMsg};
 use crate::driver::op::send::Send;
 use crate::driver::op::sendmsg::SendMsg;
-use crate::sys::RawAddr;
+use crate::net::handoff::Kind;
+use crate::sys::{self, RawAddr};
 
 struct Inner {
     fd: Option<OwnedFd>,
@@ -31,6 +35,9 @@ struct Inner {
     kept: Kept,
     /// Datagrams an orphaned receive got, served before the next receive.
     datagrams: RefCell<VecDeque<(Vec<u8>, RawAddr)>>,
+    /// `O_NONBLOCK` as it was when ringloop got the fd, restored when the
+    /// fd is handed off (false for sockets ringloop made).
+    nonblocking: bool,
 }
 
 impl Drop for Inner {
@@ -49,6 +56,16 @@ pub(crate) struct Socket(Rc<Inner>);
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.0.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0
+            .fd
+            .as_ref()
+            .expect("a socket's fd is open while a handle exists")
+            .as_fd()
     }
 }
 
@@ -81,12 +98,101 @@ impl Socket {
     /// When no ringloop loop runs on this thread.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Socket> {
         let driver = crate::runtime::current_driver()?;
-        Ok(Socket(Rc::new(Inner {
+        Ok(Socket::with(fd, driver, false))
+    }
+
+    fn with(fd: OwnedFd, driver: Rc<RefCell<Driver>>, nonblocking: bool) -> Socket {
+        Socket(Rc::new(Inner {
             fd: Some(fd),
             driver,
             kept: Kept::default(),
             datagrams: RefCell::new(VecDeque::new()),
-        })))
+            nonblocking,
+        }))
+    }
+
+    /// Wraps a socket handed in from outside (`from_std`) for the loop
+    /// running on this thread, once it is checked to be `kind`. What the
+    /// driver still knew of an older fd with this number is dropped: that
+    /// fd is gone (the number was free for this one), closed behind the
+    /// driver's back.
+    ///
+    /// # Errors
+    ///
+    /// No running loop; `fd` not a socket of `kind` (`InvalidInput`).
+    pub(crate) fn adopt(fd: OwnedFd, kind: &Kind) -> io::Result<Socket> {
+        let driver = crate::runtime::current_driver()?;
+        kind.check(&fd)?;
+        let nonblocking = sys::nonblocking(&fd)?;
+        driver.borrow_mut().forget_fd(fd.as_raw_fd());
+        Ok(Socket::with(fd, driver, nonblocking))
+    }
+
+    /// Why the fd cannot be handed off now, if it cannot (`what` names the
+    /// caller, for the message): an op still in flight on it
+    /// (`WouldBlock`), or data a dropped read received that only ringloop
+    /// holds (`ResourceBusy`).
+    pub(crate) fn handoff_blocker(&self, what: &str) -> Option<io::Error> {
+        let fd = self.as_raw_fd();
+        let kept = &self.0.kept;
+        let busy = |msg: String| Some(io::Error::new(io::ErrorKind::ResourceBusy, msg));
+        if kept.reads_in_flight() > 0 {
+            return Some(in_flight(what, fd, "a read whose future was dropped"));
+        }
+        // Every op on the socket holds a clone until its completion.
+        if Rc::strong_count(&self.0) > 1 || Rc::weak_count(&self.0) > 0 {
+            return Some(in_flight(what, fd, "an operation whose future was dropped"));
+        }
+        if kept.len() > 0 {
+            return busy(format!(
+                "{what}: fd {fd}: {} bytes a dropped read received are kept for the \
+                 next read, which the std socket would never see; read them first",
+                kept.len()
+            ));
+        }
+        let datagrams = self.0.datagrams.borrow().len();
+        if datagrams > 0 {
+            return busy(format!(
+                "{what}: fd {fd}: {datagrams} datagram(s) a dropped receive got are kept \
+                 for the next receive, which the std socket would never see; receive them first"
+            ));
+        }
+        if let Some(e) = kept.pending_error() {
+            return busy(format!(
+                "{what}: fd {fd}: the error a dropped read got ({e}) is kept for the \
+                 next read, which the std socket would never see; read it first"
+            ));
+        }
+        None
+    }
+
+    /// Gives the fd up without closing it (`into_std`): when
+    /// [`Socket::handoff_blocker`] finds nothing, `O_NONBLOCK` goes back to
+    /// what it was when ringloop got the fd, and the driver forgets the fd.
+    /// Otherwise the socket comes back with the reason.
+    pub(crate) fn into_fd(self, what: &str) -> Result<OwnedFd, (io::Error, Socket)> {
+        if let Some(e) = self.handoff_blocker(what) {
+            return Err((e, self));
+        }
+        let mut inner = match Rc::try_unwrap(self.0) {
+            Ok(inner) => inner,
+            Err(rc) => {
+                let fd = rc.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+                let e = in_flight(what, fd, "an operation");
+                return Err((e, Socket(rc)));
+            }
+        };
+        let fd = inner.fd.as_ref().expect("an open socket has its fd");
+        if let Err(e) = sys::set_nonblocking(fd, inner.nonblocking) {
+            let e = io::Error::new(e.kind(), format!("{what}: restoring O_NONBLOCK: {e}"));
+            return Err((e, Socket(Rc::new(inner))));
+        }
+        let fd = inner.fd.take().expect("an open socket has its fd");
+        // No op uses the fd (none holds a clone): it leaves the driver here,
+        // and the epoll backend must not keep its registration for the
+        // next fd with this number.
+        inner.driver.borrow_mut().forget_fd(fd.as_raw_fd());
+        Ok(fd)
     }
 
     pub(crate) fn driver(&self) -> &Rc<RefCell<Driver>> {
@@ -276,6 +382,17 @@ impl Socket {
         use crate::driver::op::shutdown::Shutdown;
         Op::submit(&self.0.driver, Shutdown::new(self.clone(), how))?.await
     }
+}
+
+/// The `WouldBlock` refusal of a hand-off: `op` is still in the kernel.
+fn in_flight(what: &str, fd: RawFd, op: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!(
+            "{what}: fd {fd}: {op} is still in the kernel until its cancellation \
+             lands; let the loop run (e.g. ringloop::sleep(1 ms)) and try again"
+        ),
+    )
 }
 
 /// A `recv_exact` buffer between reads: if the future is dropped there, the

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::accept::Acceptor;
+use super::handoff::{self, IntoStdError, fd_traits};
 use super::socket::Socket;
 use crate::driver::op::Op;
 use crate::driver::op::connect::Connect;
@@ -179,7 +180,109 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         inet_addr(&sys::local_addr(&self.acceptor.socket)?)
     }
+
+    /// Adopts a listening std socket for the loop running on this thread:
+    /// one from systemd socket activation, a `socket2` builder, or a parent
+    /// process.
+    ///
+    /// Blocking or non-blocking, either is fine; ringloop restores the
+    /// mode when the listener is handed back by [`TcpListener::into_std`].
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_INET`/`AF_INET6` stream socket, or not listening
+    /// (`InvalidInput`, naming what it is). The socket is closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     // Made elsewhere: here by std, as socket2 or systemd would.
+    ///     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    ///     let listener = TcpListener::from_std(std_listener)?;
+    ///     let addr = listener.local_addr()?;
+    ///     let client = ringloop::spawn(TcpStream::connect(addr));
+    ///     let (_stream, peer) = listener.accept().await?;
+    ///     assert_eq!(peer, client.await??.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        let socket = Socket::adopt(OwnedFd::from(listener), &handoff::TCP_LISTENER)?;
+        Ok(TcpListener {
+            acceptor: Acceptor::new(socket),
+        })
+    }
+
+    /// Hands the listener back as a std socket (to a child process, or to
+    /// code that is not async), with the blocking mode it had when ringloop
+    /// got it (blocking, for a listener ringloop bound).
+    ///
+    /// The first [`accept`](TcpListener::accept) leaves an accept armed in
+    /// the kernel; it must end first, with nothing lost. So the first call
+    /// after an accept cancels it and refuses with `WouldBlock`; once the
+    /// loop has turned, connections the kernel accepted for it meanwhile
+    /// are refused with `ResourceBusy` until `accept()` returned them; then
+    /// the hand-off succeeds. See [`IntoStdError`].
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the listener, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let mut listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let addr = listener.local_addr()?;
+    ///     let client = ringloop::spawn(TcpStream::connect(addr));
+    ///     let (_served, _) = listener.accept().await?;
+    ///     client.await??;
+    ///     let std_listener = loop {
+    ///         match listener.into_std() {
+    ///             Ok(l) => break l,
+    ///             Err(e) if e.error().kind() == ErrorKind::WouldBlock => {
+    ///                 listener = e.into_inner();
+    ///                 ringloop::sleep(Duration::from_millis(1)).await;
+    ///             }
+    ///             Err(e) if e.error().kind() == ErrorKind::ResourceBusy => {
+    ///                 listener = e.into_inner();
+    ///                 let (_stream, _) = listener.accept().await?; // serve it
+    ///             }
+    ///             Err(e) => return Err(e.into()),
+    ///         }
+    ///     };
+    ///     assert_eq!(std_listener.local_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std::net::TcpListener, IntoStdError<TcpListener>> {
+        const WHAT: &str = "TcpListener::into_std";
+        if let Err(e) = self.acceptor.prepare_handoff(WHAT) {
+            return Err(IntoStdError::new(e, self));
+        }
+        match self.acceptor.into_socket().into_fd(WHAT) {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(
+                e,
+                TcpListener {
+                    acceptor: Acceptor::new(socket),
+                },
+            )),
+        }
+    }
 }
+
+fd_traits!(TcpListener, std::net::TcpListener, l => l.acceptor.socket);
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
@@ -313,6 +416,87 @@ impl TcpStream {
         Ok(sys::getsockopt_int(&self.socket, libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
     }
 
+    /// Adopts a connected std stream (from a `socket2` builder, a parent
+    /// process, or code that connected it itself) for the loop running on
+    /// this thread. Blocking or non-blocking, either is fine; the mode is
+    /// restored by [`TcpStream::into_std`]. A stream that is not connected
+    /// (yet) is accepted; its reads and writes fail until it is.
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_INET`/`AF_INET6` stream socket, or is a listening one
+    /// (`InvalidInput`). The socket is closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use ringloop::net::TcpStream;
+    /// ringloop::run(async {
+    ///     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut peer = std::net::TcpStream::connect(std_listener.local_addr()?)?;
+    ///     let (accepted, _) = std_listener.accept()?;
+    ///     let stream = TcpStream::from_std(accepted)?;
+    ///     peer.write_all(b"hi")?;
+    ///     let (res, buf) = stream.read_exact(Vec::with_capacity(2)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            socket: Socket::adopt(OwnedFd::from(stream), &handoff::TCP_STREAM)?,
+        })
+    }
+
+    /// Hands the connection over as a std stream, with the blocking mode
+    /// it had when ringloop got it (blocking, for streams ringloop made).
+    /// What the peer sends next is read by the std stream; nothing ringloop
+    /// received is lost, since the hand-off is refused while ringloop holds
+    /// any of it.
+    ///
+    /// Refused (see [`IntoStdError`]) while an operation is still in flight
+    /// on the stream (`WouldBlock`: a read or write whose future was
+    /// dropped, say by a timeout, stays in the kernel until its
+    /// cancellation lands, a loop turn later), or while ringloop keeps
+    /// bytes or an error such a read received (`ResourceBusy`: read them
+    /// first).
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the stream, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     let (res, _) = client.write_all(b"later".to_vec()).await;
+    ///     res?;
+    ///     let mut std_server = server.into_std()?;
+    ///     let mut buf = [0; 5];
+    ///     std_server.read_exact(&mut buf)?; // blocking std I/O from here
+    ///     assert_eq!(&buf, b"later");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std::net::TcpStream, IntoStdError<TcpStream>> {
+        match self.socket.into_fd("TcpStream::into_std") {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(e, TcpStream { socket })),
+        }
+    }
+
     super::stream_io_methods!();
 }
 
@@ -321,6 +505,8 @@ impl AsRawFd for TcpStream {
         self.socket.as_raw_fd()
     }
 }
+
+fd_traits!(TcpStream, std::net::TcpStream, s => s.socket);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

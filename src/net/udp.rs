@@ -3,8 +3,9 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::handoff::{self, IntoStdError, fd_traits};
 use super::socket::Socket;
 use super::tcp::{inet_addr, resolve};
 use crate::io::{IoBuf, IoBufMut};
@@ -135,7 +136,75 @@ impl UdpSocket {
             i32::from(on),
         )
     }
+
+    /// Adopts a std UDP socket (bound or not, connected or not) for the
+    /// loop running on this thread. Blocking or non-blocking, either is
+    /// fine; the mode is restored by [`UdpSocket::into_std`].
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_INET`/`AF_INET6` datagram socket (`InvalidInput`). The socket is
+    /// closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::UdpSocket;
+    /// ringloop::run(async {
+    ///     let socket = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0")?)?;
+    ///     let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    ///     peer.send_to(b"ping", socket.local_addr()?)?;
+    ///     let (res, buf) = socket.recv_from(Vec::with_capacity(16)).await;
+    ///     let (n, from) = res?;
+    ///     assert_eq!((&buf[..n], from), (&b"ping"[..], peer.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            socket: Socket::adopt(OwnedFd::from(socket), &handoff::UDP_SOCKET)?,
+        })
+    }
+
+    /// Hands the socket over as a std socket, with the blocking mode it
+    /// had when ringloop got it (blocking, for sockets ringloop made).
+    ///
+    /// Refused (see [`IntoStdError`]) while an operation is still in flight
+    /// on the socket (`WouldBlock`: a receive whose future was dropped
+    /// stays in the kernel until its cancellation lands, a loop turn
+    /// later), or while ringloop keeps a datagram such a receive got
+    /// (`ResourceBusy`: receive it first). No datagram is lost.
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the socket, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::UdpSocket;
+    /// ringloop::run(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0")?;
+    ///     let addr = socket.local_addr()?;
+    ///     let std_socket = socket.into_std()?;
+    ///     assert_eq!(std_socket.local_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std::net::UdpSocket, IntoStdError<UdpSocket>> {
+        match self.socket.into_fd("UdpSocket::into_std") {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(e, UdpSocket { socket })),
+        }
+    }
 }
+
+fd_traits!(UdpSocket, std::net::UdpSocket, s => s.socket);
 
 /// `connect(2)` of a datagram socket through the ring (it does not block).
 pub(crate) async fn connect_dgram(socket: &Socket, to: RawAddr) -> io::Result<()> {

@@ -4,11 +4,13 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net as std_unix;
 use std::path::Path;
 
 use super::accept::Acceptor;
+use super::handoff::{self, IntoStdError, fd_traits};
 use super::socket::Socket;
 use super::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::udp::connect_dgram;
@@ -197,7 +199,95 @@ impl UnixListener {
     pub fn local_addr(&self) -> io::Result<UnixAddr> {
         UnixAddr::from_raw(&sys::local_addr(&self.acceptor.socket)?)
     }
+
+    /// Adopts a listening std Unix socket for the loop running on this
+    /// thread: one from systemd socket activation, or a parent process.
+    /// Blocking or non-blocking, either is fine; the mode is restored by
+    /// [`UnixListener::into_std`].
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_UNIX` stream socket, or not listening (`InvalidInput`). The
+    /// socket is closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::SocketAddr;
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use ringloop::net::{UnixAddr, UnixListener, UnixStream};
+    /// ringloop::run(async {
+    ///     let name = format!("ringloop-doc-from-std-{}", std::process::id());
+    ///     let addr = SocketAddr::from_abstract_name(&name)?;
+    ///     let std_listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    ///     let listener = UnixListener::from_std(std_listener)?;
+    ///     let client = ringloop::spawn(UnixStream::connect(UnixAddr::from_abstract_name(&name)));
+    ///     let (_stream, _) = listener.accept().await?;
+    ///     client.await??;
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(listener: std_unix::UnixListener) -> io::Result<UnixListener> {
+        let socket = Socket::adopt(OwnedFd::from(listener), &handoff::UNIX_LISTENER)?;
+        Ok(UnixListener {
+            acceptor: Acceptor::new(socket),
+        })
+    }
+
+    /// Hands the listener back as a std socket, with the blocking mode it
+    /// had when ringloop got it (blocking, for a listener ringloop bound).
+    /// After an `accept()`, refused first with `WouldBlock` (the accept
+    /// left armed in the kernel is being cancelled), then with
+    /// `ResourceBusy` while connections it accepted meanwhile wait for
+    /// `accept()`, exactly as [`TcpListener::into_std`](super::TcpListener::into_std)
+    /// (whose example shows the loop); no connection is lost.
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the listener, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{UnixAddr, UnixListener};
+    /// ringloop::run(async {
+    ///     let name = format!("ringloop-doc-into-std-{}", std::process::id());
+    ///     let listener = UnixListener::bind(UnixAddr::from_abstract_name(&name))?;
+    ///     let std_listener = listener.into_std()?; // never accepted: at once
+    ///     std_listener.set_nonblocking(true)?;
+    ///     assert!(std_listener.accept().is_err()); // WouldBlock: nobody came
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std_unix::UnixListener, IntoStdError<UnixListener>> {
+        const WHAT: &str = "UnixListener::into_std";
+        if let Err(e) = self.acceptor.prepare_handoff(WHAT) {
+            return Err(IntoStdError::new(e, self));
+        }
+        match self.acceptor.into_socket().into_fd(WHAT) {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(
+                e,
+                UnixListener {
+                    acceptor: Acceptor::new(socket),
+                },
+            )),
+        }
+    }
 }
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.acceptor.socket.as_raw_fd()
+    }
+}
+
+fd_traits!(UnixListener, std_unix::UnixListener, l => l.acceptor.socket);
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -268,6 +358,77 @@ impl UnixStream {
         UnixAddr::from_raw(&sys::peer_addr(&self.socket)?)
     }
 
+    /// Adopts a std Unix stream (one end of a `socketpair`, a connection a
+    /// parent process passed down) for the loop running on this thread.
+    /// Blocking or non-blocking, either is fine; the mode is restored by
+    /// [`UnixStream::into_std`].
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_UNIX` stream socket, or is a listening one (`InvalidInput`). The
+    /// socket is closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use ringloop::net::UnixStream;
+    /// ringloop::run(async {
+    ///     let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ///     let theirs = UnixStream::from_std(theirs)?;
+    ///     ours.write_all(b"hi")?;
+    ///     let (res, buf) = theirs.read_exact(Vec::with_capacity(2)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(stream: std_unix::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            socket: Socket::adopt(OwnedFd::from(stream), &handoff::UNIX_STREAM)?,
+        })
+    }
+
+    /// Hands the connection over as a std stream, with the blocking mode
+    /// it had when ringloop got it (blocking, for streams ringloop made).
+    /// Refused while an operation is still in flight on the stream
+    /// (`WouldBlock`) or ringloop keeps bytes or an error a dropped read
+    /// received (`ResourceBusy`), as
+    /// [`TcpStream::into_std`](super::TcpStream::into_std) is; nothing is
+    /// lost.
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the stream, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use ringloop::net::UnixStream;
+    /// ringloop::run(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let (res, _) = a.write_all(b"after".to_vec()).await;
+    ///     res?;
+    ///     let mut b = b.into_std()?;
+    ///     let mut buf = [0; 5];
+    ///     b.read_exact(&mut buf)?;
+    ///     assert_eq!(&buf, b"after");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std_unix::UnixStream, IntoStdError<UnixStream>> {
+        match self.socket.into_fd("UnixStream::into_std") {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(e, UnixStream { socket })),
+        }
+    }
+
     super::stream_io_methods!();
 }
 
@@ -276,6 +437,8 @@ impl AsRawFd for UnixStream {
         self.socket.as_raw_fd()
     }
 }
+
+fd_traits!(UnixStream, std_unix::UnixStream, s => s.socket);
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -403,6 +566,72 @@ impl UnixDatagram {
     pub fn local_addr(&self) -> io::Result<UnixAddr> {
         UnixAddr::from_raw(&sys::local_addr(&self.socket)?)
     }
+
+    /// Adopts a std Unix datagram socket for the loop running on this
+    /// thread. Blocking or non-blocking, either is fine; the mode is
+    /// restored by [`UnixDatagram::into_std`].
+    ///
+    /// # Errors
+    ///
+    /// No ringloop loop runs on this thread; the socket is not an
+    /// `AF_UNIX` datagram socket (`InvalidInput`). The socket is closed
+    /// then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::UnixDatagram;
+    /// ringloop::run(async {
+    ///     let (ours, theirs) = std::os::unix::net::UnixDatagram::pair()?;
+    ///     let theirs = UnixDatagram::from_std(theirs)?;
+    ///     ours.send(b"one")?;
+    ///     let (res, buf) = theirs.recv(Vec::with_capacity(8)).await;
+    ///     assert_eq!(&buf[..res?], b"one");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn from_std(socket: std_unix::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            socket: Socket::adopt(OwnedFd::from(socket), &handoff::UNIX_DATAGRAM)?,
+        })
+    }
+
+    /// Hands the socket over as a std socket, with the blocking mode it
+    /// had when ringloop got it (blocking, for sockets ringloop made).
+    /// Refused while an operation is still in flight on the socket
+    /// (`WouldBlock`) or ringloop keeps a datagram a dropped receive got
+    /// (`ResourceBusy`), as [`UdpSocket::into_std`](super::UdpSocket::into_std)
+    /// is; no datagram is lost.
+    ///
+    /// # Errors
+    ///
+    /// [`IntoStdError`], with the socket, unharmed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::UnixDatagram;
+    /// ringloop::run(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let (res, _) = a.send(b"for std".to_vec()).await;
+    ///     res?;
+    ///     let b = b.into_std()?;
+    ///     let mut buf = [0; 16];
+    ///     let n = b.recv(&mut buf)?;
+    ///     assert_eq!(&buf[..n], b"for std");
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub fn into_std(self) -> Result<std_unix::UnixDatagram, IntoStdError<UnixDatagram>> {
+        match self.socket.into_fd("UnixDatagram::into_std") {
+            Ok(fd) => Ok(fd.into()),
+            Err((e, socket)) => Err(IntoStdError::new(e, UnixDatagram { socket })),
+        }
+    }
 }
 
 impl AsRawFd for UnixDatagram {
@@ -410,6 +639,8 @@ impl AsRawFd for UnixDatagram {
         self.socket.as_raw_fd()
     }
 }
+
+fd_traits!(UnixDatagram, std_unix::UnixDatagram, s => s.socket);
 
 impl fmt::Debug for UnixDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

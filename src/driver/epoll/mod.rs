@@ -511,6 +511,11 @@ impl Epoll {
         }
     }
 
+    /// `fd` leaves the driver without a `CLOSE` (see `Driver::forget_fd`).
+    pub(crate) fn forget_fd(&mut self, fd: i32) {
+        self.forget(fd);
+    }
+
     /// `fd` was just made by an op this backend carried out (an accepted
     /// connection, an opened file): whatever is known of an older fd with
     /// that number is stale (that fd was closed without a `CLOSE` here).
