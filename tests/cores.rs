@@ -101,8 +101,14 @@ fn bad_configurations_are_errors_not_panics() {
         other => panic!("{other:?}"),
     }
     // A loop that cannot be built (absurd ring size) fails to start, cleanly.
+    // io_uring forced: ring settings are ignored on epoll (where io_uring
+    // is unavailable, the forced io_uring fails to start as well).
     let r = Cores::new(2)
-        .loop_builder(ringloop::Builder::new().entries(0))
+        .loop_builder(
+            ringloop::Builder::new()
+                .backend(ringloop::Backend::IoUring)
+                .entries(0),
+        )
         .run(|_| async {});
     assert!(matches!(r, Err(CoresError::Start { .. })), "{r:?}");
 }
