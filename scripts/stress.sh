@@ -127,7 +127,7 @@ for suite in "${suites[@]}"; do
 done
 
 {
-    echo "# scripts/stress.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)${quick:+ (QUICK)}, RINGLOOP_BACKEND=${backend:-(unset: io_uring, else epoll)}, $(uname -r), $(nproc) cores"
+    echo "# scripts/stress.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)${quick:+ (QUICK)}, backend ${backend:-default (io_uring, or epoll where refused)}, $(uname -r), $(nproc) cores"
     cat "$figures.tmp"
 } >"$figures"
 rm -f "$figures.tmp"
