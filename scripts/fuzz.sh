@@ -6,6 +6,12 @@
 #
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   FUZZ_SECS=300 scripts/fuzz.sh timers
+#   RINGLOOP_BACKEND=epoll scripts/fuzz.sh stream_reader   # on epoll only
+#
+# driver_ops runs each input on io_uring or epoll (its first bit picks), so
+# one run gives both backends time (it prints the split); the targets that
+# make their loop with EventLoop::new() follow RINGLOOP_BACKEND, which
+# passes through (fuzz/README.md, "Backends").
 set -euo pipefail
 
 cd "$(dirname "$0")/../fuzz"

@@ -3,8 +3,10 @@
 //!
 //! - [`peer`]: a peer that resets, half-closes or stalls mid-message;
 //!   [`streams`]: the same faults under asyncio's `StreamReader`;
-//! - [`seccomp`]: `io_uring_setup` refused by a seccomp filter (EPERM, and
-//!   ENOSYS as on an old kernel or gVisor): a clear error, no panic;
+//! - [`seccomp`]: the io_uring syscalls refused by a seccomp filter (EPERM
+//!   as in a container, and ENOSYS as on an old kernel or gVisor): the loop
+//!   comes up on epoll, says why, and echoes byte-exact; a forced io_uring
+//!   is a clear error, no panic;
 //! - [`fork`]: `fork()` with a live loop: the child builds its own loop,
 //!   the parent's loop and its ops in flight are unaffected.
 //!

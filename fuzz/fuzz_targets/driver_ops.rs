@@ -1,5 +1,6 @@
 //! Reads and writes on a Unix socketpair or a pipe (the input picks) in a
-//! real loop (a new one per input): a writer task and a reader task, each
+//! real loop (a new one per input, on io_uring or on epoll: the input's
+//! first bit picks, see `common/backend.rs`): a writer task and a reader task, each
 //! running its own list of steps, with reads *and* writes dropped at random
 //! stages: before their first poll (never submitted), in flight (polled
 //! once), or after the loop turned a few times (their completion may have
@@ -37,8 +38,15 @@
 //!   only the canary. (ASan cannot see kernel writes into freed memory.)
 //! - The fd count returns to its baseline, before and after the loop.
 //! - Nothing hangs: the program runs under a 10 s `wait_for`.
+//!
+//! On epoll the same ops run as on io_uring (the backend carries out their
+//! SQEs in user space), so the checks are the same: a dropped op waiting
+//! for readiness must have sent or received nothing it does not report,
+//! and a buffer it owned must not be written after the drop.
 #![no_main]
 
+#[path = "common/backend.rs"]
+mod backend;
 #[path = "driver_ops/buf.rs"]
 mod buf;
 #[path = "common/watchdog.rs"]
@@ -56,7 +64,6 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use buf::Buf;
 use libfuzzer_sys::fuzz_target;
-use ringloop::EventLoop;
 use ringloop::net::UnixStream;
 use ringloop::process::{ChildStdin, ChildStdout};
 
@@ -103,6 +110,9 @@ enum ReadStep {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// The loop's backend: epoll, or io_uring (unless `RINGLOOP_BACKEND`
+    /// is set). First, so it is the first byte's lowest bit.
+    epoll: bool,
     pipe: bool,
     writes: Vec<WriteStep>,
     reads: Vec<ReadStep>,
@@ -370,7 +380,7 @@ fuzz_target!(|input: Input| {
     let _armed = watchdog::arm();
     buf::reset();
     let baseline = fd_count();
-    let ev = EventLoop::new().expect("an io_uring loop");
+    let ev = backend::new_loop("driver_ops", input.epoll);
     let loop_fds = fd_count();
     ev.run_until_complete(async {
         if ringloop::wait_for(program(input), Some(Duration::from_secs(10)))
@@ -379,7 +389,7 @@ fuzz_target!(|input: Input| {
         {
             panic!("hang: the program did not finish in 10 s");
         }
-        // The fds close through the ring: let the loop run the closes.
+        // The fds close through the driver: let the loop run the closes.
         let until = Instant::now() + Duration::from_secs(2);
         while fd_count() > loop_fds && Instant::now() < until {
             ringloop::sleep(Duration::from_micros(50)).await;

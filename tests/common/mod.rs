@@ -209,16 +209,20 @@ pub fn fd_count() -> usize {
         .count()
 }
 
-/// The open fds of this process with their targets, for failure messages.
+/// The open fds of this process with their targets, for failure messages
+/// and for comparing two moments. The directory's own fd (the one reading
+/// it) is left out: its number is whichever was free at the call, so it
+/// would look like a new fd whenever another fd closed in between.
 pub fn fd_list() -> Vec<String> {
+    let own_dir = format!("/proc/{}/fd", std::process::id());
     let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
         .expect("read /proc/self/fd")
         .filter_map(Result::ok)
-        .map(|e| {
+        .filter_map(|e| {
             let target = std::fs::read_link(e.path())
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "?".into());
-            format!("{}->{}", e.file_name().to_string_lossy(), target)
+            (target != own_dir).then(|| format!("{}->{}", e.file_name().to_string_lossy(), target))
         })
         .collect();
     v.sort();

@@ -67,14 +67,26 @@ impl ChildRun {
 }
 
 /// Runs test `test` (a libtest name, see [`test_name`]) alone in a new
-/// process of this test binary, playing `role`; waits for it to exit.
+/// process of this test binary, playing `role`; waits for it to exit. The
+/// child inherits this process's environment.
 pub fn run(test: &str, role: &str) -> ChildRun {
+    run_with_env(test, role, &[])
+}
+
+/// [`run`], with each `(name, value)` of `env` set in the child's
+/// environment (`Some`) or removed from it (`None`).
+pub fn run_with_env(test: &str, role: &str, env: &[(&str, Option<&str>)]) -> ChildRun {
     let exe = std::env::current_exe().expect("current_exe");
-    let output = Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .output()
-        .expect("spawn the test binary as a child");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(ROLE, role);
+    for &(name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let output = cmd.output().expect("spawn the test binary as a child");
     ChildRun {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
