@@ -35,8 +35,7 @@
 mod sqe;
 mod syscall;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -88,31 +87,87 @@ pub(crate) fn supports(opcode: u8) -> bool {
     )
 }
 
-/// Hashes the driver's `user_data` keys (`generation << 32 | slab index`,
-/// made by the driver, not by an adversary): one multiply instead of
-/// SipHash on every op that has to wait.
+/// Ops not completed yet, by `user_data` (`generation << 32 | slab
+/// index`, made by the driver): a vector indexed by the slab index, which
+/// the driver keeps small and dense, holding the whole `user_data` to
+/// check; the driver's own ops (their index is near `u32::MAX`) in a short
+/// list. No hashing on the path every waiting op takes.
 #[derive(Default)]
-struct UserDataHasher(u64);
+struct PendingTable {
+    slots: Vec<Option<(u64, Pending)>>,
+    internal: Vec<(u64, Pending)>,
+}
 
-impl Hasher for UserDataHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl PendingTable {
+    /// Slab indexes at or above this go to `internal`.
+    const DENSE: u64 = 1 << 24;
+
+    fn index(ud: u64) -> Option<usize> {
+        let i = ud & 0xffff_ffff;
+        (i < Self::DENSE).then_some(i as usize)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn insert(&mut self, ud: u64, p: Pending) {
+        match Self::index(ud) {
+            Some(i) => {
+                if i >= self.slots.len() {
+                    self.slots.resize_with(i + 1, || None);
+                }
+                self.slots[i] = Some((ud, p));
+            }
+            None => {
+                self.internal.retain(|(u, _)| *u != ud);
+                self.internal.push((ud, p));
+            }
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        // Fibonacci hashing; the high bits (which hashbrown uses) mix in
-        // both the index and the generation.
-        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn get(&self, ud: &u64) -> Option<&Pending> {
+        match Self::index(*ud) {
+            Some(i) => match self.slots.get(i) {
+                Some(Some((u, p))) if u == ud => Some(p),
+                _ => None,
+            },
+            None => self.internal.iter().find(|(u, _)| u == ud).map(|(_, p)| p),
+        }
+    }
+
+    fn get_mut(&mut self, ud: &u64) -> Option<&mut Pending> {
+        match Self::index(*ud) {
+            Some(i) => match self.slots.get_mut(i) {
+                Some(Some((u, p))) if u == ud => Some(p),
+                _ => None,
+            },
+            None => self
+                .internal
+                .iter_mut()
+                .find(|(u, _)| u == ud)
+                .map(|(_, p)| p),
+        }
+    }
+
+    fn remove(&mut self, ud: &u64) -> Option<Pending> {
+        match Self::index(*ud) {
+            Some(i) => {
+                let slot = self.slots.get_mut(i)?;
+                if slot.as_ref().is_some_and(|(u, _)| u == ud) {
+                    slot.take().map(|(_, p)| p)
+                } else {
+                    None
+                }
+            }
+            None => {
+                let at = self.internal.iter().position(|(u, _)| u == ud)?;
+                Some(self.internal.swap_remove(at).1)
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.internal.is_empty() && self.slots.iter().all(Option::is_none)
     }
 }
-
-type UdMap<V> = HashMap<u64, V, BuildHasherDefault<UserDataHasher>>;
 
 /// Results posted by pool threads, and the eventfd that wakes the loop.
 struct Done {
@@ -189,7 +244,7 @@ pub(crate) struct Epoll {
     epfd: OwnedFd,
     events: Vec<libc::epoll_event>,
     fds: Vec<Option<FdState>>,
-    pending: UdMap<Pending>,
+    pending: PendingTable,
     timers: BTreeSet<(Instant, u64)>,
     cq: Vec<(u64, i32, u32)>,
     done: Arc<Done>,
@@ -237,7 +292,7 @@ impl Epoll {
             epfd,
             events: Vec::with_capacity(256),
             fds: Vec::new(),
-            pending: UdMap::default(),
+            pending: PendingTable::default(),
             timers: BTreeSet::new(),
             cq: Vec::new(),
             done: Arc::new(Done {
