@@ -873,6 +873,29 @@ impl Driver {
         key
     }
 
+    /// [`Driver::submit`], or, on the epoll backend, the op carried out at
+    /// once when it can be without waiting (a `recv` with data there, a
+    /// `send` with room): then no slot is taken and its completion is
+    /// returned as `Err`, ready for its future's first poll.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::submit`]; on `Err` the syscall has returned and the
+    /// op's memory is no longer used.
+    pub(crate) unsafe fn submit_or_complete(
+        &mut self,
+        sqe: squeue::Entry,
+    ) -> Result<OpKey, Completion> {
+        if let Kernel::Epoll(e) = &mut *self.kernel
+            && self.backlog.is_empty()
+            && let Some((result, flags)) = e.try_now(&sqe)
+        {
+            return Err(Completion { result, flags });
+        }
+        // SAFETY: the caller's contract.
+        Ok(unsafe { self.submit(sqe) })
+    }
+
     /// Submits an op nobody will wait for (e.g. the `close` of a dropped
     /// socket): `resources` are kept, then completed, at its CQE. Unlike a
     /// dropped op, a detached op still in the backlog runs at shutdown.

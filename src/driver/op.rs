@@ -87,6 +87,10 @@ pub(crate) struct Op<T: OpCode> {
     driver: Rc<RefCell<Driver>>,
     key: Option<OpKey>,
     data: Option<T>,
+    /// Completed as it was submitted, without a slot in the driver (the
+    /// epoll backend's `try_now`): the syscall has returned, nothing of
+    /// `data` is shared with anyone.
+    done: Option<Completion>,
 }
 
 impl<T: OpCode> Op<T> {
@@ -116,12 +120,18 @@ impl<T: OpCode> Op<T> {
         // SAFETY: `OpCode`'s contract puts every pointer of `sqe` into heap
         // memory owned by `data`; `data` stays in this future until the CQE
         // is collected, or moves into the driver's slot through `drop_op`.
-        let key = unsafe { d.submit(sqe) };
+        // Completed at once (epoll), the syscall has returned before this
+        // does: `data` is nobody else's.
+        let (key, done) = match unsafe { d.submit_or_complete(sqe) } {
+            Ok(key) => (Some(key), None),
+            Err(c) => (None, Some(c)),
+        };
         drop(d);
         Ok(Op {
             driver: driver.clone(),
-            key: Some(key),
+            key,
             data: Some(data),
+            done,
         })
     }
 }
@@ -157,6 +167,7 @@ impl<T: OpCode> Op<T> {
             driver: driver.clone(),
             key: Some(key),
             data: Some(data),
+            done: None,
         })
     }
 }
@@ -185,6 +196,11 @@ impl<T: OpCode> Op<T> {
     pub(crate) fn key_for_test(&self) -> OpKey {
         self.key.expect("op not completed")
     }
+
+    /// Completed as it was submitted, with no slot in the driver.
+    pub(crate) fn done_at_submit(&self) -> bool {
+        self.done.is_some()
+    }
 }
 
 // `Op` never hands out pinned references to `data`: the kernel only sees
@@ -195,6 +211,10 @@ impl<T: OpCode> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        if let Some(c) = self.done.take() {
+            let data = self.data.take().expect("Op polled after completion");
+            return Poll::Ready(data.complete(c));
+        }
         let key = self.key.expect("Op polled after completion");
         let completion = ready!(self.driver.borrow_mut().poll_op(key, cx));
         self.key = None;
@@ -205,6 +225,14 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
+        if let Some(c) = self.done.take() {
+            // Done but never collected: rescue what it produced, as the
+            // orphan of a completed op would.
+            if let Some(data) = self.data.take() {
+                data.complete_orphan(c);
+            }
+            return;
+        }
         let Some(key) = self.key.take() else { return };
         let data = self.data.take().expect("Op data present until completion");
         let cancel = data.cancel_on_drop();

@@ -228,14 +228,18 @@ fn cancel_after_completion_drops_buffer_once() {
     // SAFETY-free write through the fd so the read completes.
     let mut write = Op::submit(&d, Write::new(wr, b"x".to_vec(), u64::MAX)).unwrap();
     let op = Op::submit(&d, Read::new(r, DropBuf::new(8, &drops), u64::MAX)).unwrap();
-    let key = op.key_for_test();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !matches!(
-        d.borrow().ops[key.index as usize].life,
-        Lifecycle::Completed(_)
-    ) {
-        assert!(Instant::now() < deadline);
-        turn(&d, Wait::For(Duration::from_millis(10)));
+    // On epoll the byte is there already: the read is done as it is
+    // submitted, with no slot (its drop below is the same test).
+    if !op.done_at_submit() {
+        let key = op.key_for_test();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(
+            d.borrow().ops[key.index as usize].life,
+            Lifecycle::Completed(_)
+        ) {
+            assert!(Instant::now() < deadline);
+            turn(&d, Wait::For(Duration::from_millis(10)));
+        }
     }
     drop(op);
     assert_eq!(drops.get(), 1);

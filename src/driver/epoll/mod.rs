@@ -389,6 +389,42 @@ impl Epoll {
         }
     }
 
+    /// The fast path of [`Epoll::submit`] for the ops a server makes per
+    /// message: carries out a single-shot `RECV`/`SEND`/`RECVMSG`/`SENDMSG`
+    /// (or `READ`/`WRITE` on a socket or pipe) right now if its fd may be
+    /// ready and no older op waits there, and returns its result, which
+    /// then needs no `user_data`, no slot and no completion queue. `None`
+    /// (nothing done, except learning that the fd is not ready): the
+    /// caller submits it the normal way, and it waits.
+    pub(crate) fn try_now(&mut self, entry: &squeue::Entry) -> Option<(i32, u32)> {
+        let s = RawSqe::new(entry.clone());
+        if s.linked() || s.fd < 0 {
+            return None;
+        }
+        let kind = match s.opcode {
+            OP_RECV | OP_SEND | OP_RECVMSG | OP_SENDMSG => Kind::Socket,
+            OP_READ | OP_WRITE => match self.kind(s.fd) {
+                Kind::Blocking => return None,
+                k => k,
+            },
+            _ => return None,
+        };
+        let dir = direction(s.opcode);
+        let st = self.state(s.fd);
+        if st.ready & dir == 0 || !st.queue(dir).is_empty() {
+            return None;
+        }
+        // SAFETY: the op owns the SQE's memory until its completion is
+        // handed back (module docs); here that is when this returns.
+        let r = unsafe { syscall::attempt(&s, kind) };
+        if r == -libc::EAGAIN {
+            self.state(s.fd).ready &= !dir;
+            return None;
+        }
+        self.after_io(&s, dir, r);
+        Some((r, 0))
+    }
+
     fn kind(&mut self, fd: i32) -> Kind {
         let st = self.state(fd);
         *st.kind.get_or_insert_with(|| syscall::classify(fd))
