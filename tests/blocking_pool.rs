@@ -161,7 +161,10 @@ fn e1_to_thread_outside_a_loop_is_awaitable_by_any_executor() {
 #[test]
 fn e1_busy_loop_gets_the_result_without_entering_the_kernel() {
     let lp = EventLoop::new().unwrap();
-    if common::skip_on_epoll(&lp, "epoll is asked for readiness (epoll_wait(0)) every busy turn") {
+    if common::skip_on_epoll(
+        &lp,
+        "epoll is asked for readiness (epoll_wait(0)) every busy turn",
+    ) {
         return;
     }
     // Let the loop settle (its first turn arms its wake-up read).

@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn parses_the_names_and_rejects_the_rest() {
-        assert_eq!(Choice::parse("epoll").unwrap(), Choice::Force(Backend::Epoll));
+        assert_eq!(
+            Choice::parse("epoll").unwrap(),
+            Choice::Force(Backend::Epoll)
+        );
         assert_eq!(
             Choice::parse(" IO_URING\n").unwrap(),
             Choice::Force(Backend::IoUring)

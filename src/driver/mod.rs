@@ -192,6 +192,7 @@ impl Driver {
     /// [`Backend`] for how the backend is chosen.
     pub(crate) fn new(cfg: &RingConfig) -> io::Result<Driver> {
         let born = fork::generation_for_new_ring();
+        setup::validate(cfg)?;
         let (kernel, fallback) = match backend::Choice::resolve(cfg.backend)? {
             backend::Choice::Force(Backend::Epoll) => (Kernel::Epoll(epoll::Epoll::new()?), None),
             backend::Choice::Force(Backend::IoUring) => {

@@ -98,17 +98,25 @@ fn unavailable_errno(e: &io::Error) -> bool {
     )
 }
 
+/// Settings that are wrong whatever the backend (a loop on epoll ignores
+/// the ring's sizes, but a program that asks for 0 entries has a bug that
+/// should not depend on where it runs).
+pub(crate) fn validate(cfg: &RingConfig) -> io::Result<()> {
+    if cfg.entries == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ringloop: ring entries must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
 /// Builds the ring, retrying with fewer flags on `EINVAL`.
 pub(crate) fn build(cfg: &RingConfig) -> Result<(IoUring, Applied), Refused> {
-    if cfg.entries == 0 {
-        return Err(Refused {
-            error: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "ringloop: ring entries must be at least 1",
-            ),
-            unavailable: false,
-        });
-    }
+    validate(cfg).map_err(|error| Refused {
+        error,
+        unavailable: false,
+    })?;
     let levels: &[Level] = match (cfg.fast_flags, cfg.sqpoll_idle_ms.is_some()) {
         // DEFER_TASKRUN is incompatible with SQPOLL.
         (true, false) => &[Level::Defer, Level::Coop, Level::Plain],

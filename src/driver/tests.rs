@@ -25,7 +25,9 @@ fn driver(entries: u32, cq: Option<u32>) -> Rc<RefCell<Driver>> {
         cq_entries: cq,
         ..RingConfig::default()
     };
-    Rc::new(RefCell::new(Driver::new(&cfg).expect("a backend available")))
+    Rc::new(RefCell::new(
+        Driver::new(&cfg).expect("a backend available"),
+    ))
 }
 
 /// Whether `d` runs on epoll, where a test about io_uring itself (the SQ,
@@ -171,7 +173,10 @@ fn read_returns_written_bytes_and_buffer() {
 #[test]
 fn cancel_before_submit_drops_buffer_once() {
     let d = driver(2, Some(4));
-    if skip_on_epoll(&d, "no submission queue to fill, nothing waits in the backlog") {
+    if skip_on_epoll(
+        &d,
+        "no submission queue to fill, nothing waits in the backlog",
+    ) {
         return;
     }
     let drops = Rc::new(Cell::new(0));
@@ -369,7 +374,10 @@ fn unsupported_opcode_is_a_clear_error() {
 #[test]
 fn idle_turn_makes_no_syscall() {
     let d = driver(8, None);
-    if skip_on_epoll(&d, "readiness is only known by asking the kernel (epoll_wait)") {
+    if skip_on_epoll(
+        &d,
+        "readiness is only known by asking the kernel (epoll_wait)",
+    ) {
         return;
     }
     let before = d.borrow().stats().enters;

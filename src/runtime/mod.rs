@@ -606,7 +606,11 @@ impl EventLoop {
     /// profile's `EPERM`). `None` when it runs on io_uring or epoll was
     /// asked for.
     pub fn backend_fallback_reason(&self) -> Option<String> {
-        self.local.driver.borrow().fallback_reason().map(str::to_owned)
+        self.local
+            .driver
+            .borrow()
+            .fallback_reason()
+            .map(str::to_owned)
     }
 
     /// The ring's set-up flags (`"epoll"` on the epoll backend), e.g. `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|TASKRUN_FLAG"`.

@@ -36,6 +36,7 @@ mod sqe;
 mod syscall;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,32 @@ pub(crate) fn supports(opcode: u8) -> bool {
     )
 }
 
+/// Hashes the driver's `user_data` keys (`generation << 32 | slab index`,
+/// made by the driver, not by an adversary): one multiply instead of
+/// SipHash on every op that has to wait.
+#[derive(Default)]
+struct UserDataHasher(u64);
+
+impl Hasher for UserDataHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; the high bits (which hashbrown uses) mix in
+        // both the index and the generation.
+        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type UdMap<V> = HashMap<u64, V, BuildHasherDefault<UserDataHasher>>;
+
 /// Results posted by pool threads, and the eventfd that wakes the loop.
 struct Done {
     list: Mutex<Vec<(u64, i32)>>,
@@ -105,6 +132,12 @@ struct FdState {
     closed: u8,
     /// In the epoll set.
     registered: bool,
+    /// Only polls ever waited on this fd (a pidfd): it leaves the epoll
+    /// set, and this state is forgotten, when its last poll ends. Such fds
+    /// are closed outside the driver (no `CLOSE` to forget them at), so
+    /// state kept past the poll would outlive the fd and mislead whatever
+    /// fd gets the number next.
+    poll_only: bool,
     kind: Option<Kind>,
     /// A byte stream (a short read or write means drained or full).
     stream: Option<bool>,
@@ -141,13 +174,14 @@ enum Pending {
         dir: u8,
         /// Its linked timeout's `user_data`.
         link: Option<u64>,
-        /// A connect in progress; whether to clear `O_NONBLOCK` after.
+        /// A connect in progress, and whether the socket was `O_NONBLOCK`
+        /// before it (the flag is put back when the connect ends).
         connecting: Option<bool>,
     },
     /// A `TIMEOUT` or `LINK_TIMEOUT` (with the op it limits).
     Timer { at: Instant, link: Option<u64> },
     /// Its syscall runs on a pool thread.
-    Offloaded,
+    Offloaded { opcode: u8 },
 }
 
 /// The epoll backend's state (one per driver).
@@ -155,7 +189,7 @@ pub(crate) struct Epoll {
     epfd: OwnedFd,
     events: Vec<libc::epoll_event>,
     fds: Vec<Option<FdState>>,
-    pending: HashMap<u64, Pending>,
+    pending: UdMap<Pending>,
     timers: BTreeSet<(Instant, u64)>,
     cq: Vec<(u64, i32, u32)>,
     done: Arc<Done>,
@@ -203,7 +237,7 @@ impl Epoll {
             epfd,
             events: Vec::with_capacity(256),
             fds: Vec::new(),
-            pending: HashMap::new(),
+            pending: UdMap::default(),
             timers: BTreeSet::new(),
             cq: Vec::new(),
             done: Arc::new(Done {
@@ -342,7 +376,8 @@ impl Epoll {
             crate::sys::eventfd_signal(&done.fd);
         }));
         self.offloaded += 1;
-        self.pending.insert(ud, Pending::Offloaded);
+        self.pending
+            .insert(ud, Pending::Offloaded { opcode: s.opcode });
     }
 
     /// Tries a readiness op now (unless the fd is known not ready or older
@@ -357,6 +392,9 @@ impl Epoll {
                 if r == -libc::EAGAIN {
                     self.state(s.fd).ready &= !dir;
                     break;
+                }
+                if s.opcode == OP_ACCEPT {
+                    self.born(r);
                 }
                 if s.multishot() && r >= 0 {
                     self.post(s.user_data, r, F_MORE);
@@ -381,7 +419,9 @@ impl Epoll {
         let st = self.state(fd);
         let stream = match st.kind {
             Some(Kind::Pollable) => true,
-            _ => *st.stream.get_or_insert_with(|| syscall::is_stream_socket(fd)),
+            _ => *st
+                .stream
+                .get_or_insert_with(|| syscall::is_stream_socket(fd)),
         };
         if stream && st.closed & dir == 0 {
             st.ready &= !dir;
@@ -391,17 +431,20 @@ impl Epoll {
     /// Queues `s` on its fd until the next readiness edge.
     fn park(&mut self, s: RawSqe, dir: u8, connecting: Option<bool>) {
         let (fd, ud) = (s.fd, s.user_data);
+        let fresh = !self.state(fd).registered;
         if let Err(e) = self.register(fd) {
             if let Some(restore) = connecting {
-                syscall::set_nonblocking(fd, !restore);
+                syscall::set_nonblocking(fd, restore);
             }
             self.post(ud, -e, 0);
             return;
         }
         let st = self.state(fd);
         if dir == 0 {
+            st.poll_only |= fresh;
             st.polls.push(ud);
         } else {
+            st.poll_only = false;
             st.queue(dir).push_back(ud);
         }
         self.pending.insert(
@@ -425,10 +468,11 @@ impl Epoll {
             u64: fd as u64,
         };
         // SAFETY: `ev` is a valid epoll_event; the kernel checks the fd.
-        let r =
-            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if r < 0 {
-            let e = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            let e = io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
             if e != libc::EEXIST {
                 return Err(e);
             }
@@ -467,6 +511,21 @@ impl Epoll {
         }
     }
 
+    /// `fd` was just made by an op this backend carried out (an accepted
+    /// connection, an opened file): whatever is known of an older fd with
+    /// that number is stale (that fd was closed without a `CLOSE` here).
+    fn born(&mut self, fd: i32) {
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            *slot = None;
+        }
+    }
+
+    /// A failed or cancelled connect: the op drops its socket without a
+    /// `CLOSE`, so its state goes now, before the number is reused.
+    fn dies(&mut self, fd: i32) {
+        self.forget(fd);
+    }
+
     fn poll_add(&mut self, s: RawSqe) {
         let ready = syscall::poll_now(s.fd, s.op_flags);
         if ready != 0 {
@@ -492,6 +551,9 @@ impl Epoll {
                 syscall::set_nonblocking(s.fd, false);
             }
             self.post(s.user_data, r, 0);
+            if r < 0 {
+                self.dies(s.fd);
+            }
         }
     }
 
@@ -540,7 +602,7 @@ impl Epoll {
         }
         let res = match self.pending.get(&s.addr) {
             None => -libc::ENOENT,
-            Some(Pending::Offloaded) => -libc::EALREADY,
+            Some(Pending::Offloaded { .. }) => -libc::EALREADY,
             Some(_) => {
                 self.cancel_one(s.addr);
                 0
@@ -566,11 +628,17 @@ impl Epoll {
                         st.queue(dir).retain(|&u| u != ud);
                     }
                 }
+                if dir == 0 {
+                    self.release_poll_only(sqe.fd);
+                }
                 if let Some(restore) = connecting {
-                    syscall::set_nonblocking(sqe.fd, !restore);
+                    syscall::set_nonblocking(sqe.fd, restore);
                 }
                 self.post(ud, -libc::ECANCELED, 0);
                 self.end_link(link);
+                if connecting.is_some() {
+                    self.dies(sqe.fd);
+                }
                 true
             }
             Some(Pending::Timer { at, .. }) => {
@@ -578,8 +646,8 @@ impl Epoll {
                 self.post(ud, -libc::ECANCELED, 0);
                 true
             }
-            Some(Pending::Offloaded) => {
-                self.pending.insert(ud, Pending::Offloaded);
+            Some(p @ Pending::Offloaded { .. }) => {
+                self.pending.insert(ud, p);
                 false
             }
             None => false,
@@ -691,7 +759,9 @@ impl Epoll {
     fn collect_done(&mut self) {
         let list = std::mem::take(&mut *self.done.list.lock().unwrap_or_else(|e| e.into_inner()));
         for (ud, r) in list {
-            self.pending.remove(&ud);
+            if let Some(Pending::Offloaded { opcode: OP_OPENAT }) = self.pending.remove(&ud) {
+                self.born(r);
+            }
             self.offloaded -= 1;
             self.post(ud, r, 0);
         }
@@ -745,6 +815,20 @@ impl Epoll {
         let st = self.state(fd);
         keep.append(&mut st.polls);
         st.polls = keep;
+        self.release_poll_only(fd);
+    }
+
+    /// An fd only polls waited on, with no poll left: out of the set, and
+    /// forgotten (see `FdState::poll_only`).
+    fn release_poll_only(&mut self, fd: i32) {
+        let idle = self
+            .fds
+            .get(fd as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|st| st.poll_only && st.polls.is_empty());
+        if idle {
+            self.forget(fd);
+        }
     }
 
     /// Retries the ops waiting on `fd` in one direction, in order, while
@@ -776,6 +860,9 @@ impl Epoll {
                 self.state(fd).ready &= !dir;
                 return;
             }
+            if s.opcode == OP_ACCEPT {
+                self.born(r);
+            }
             if s.multishot() && r >= 0 {
                 self.post(ud, r, F_MORE);
                 continue;
@@ -792,6 +879,9 @@ impl Epoll {
             self.after_io(&s, dir, r);
             self.post(ud, r, 0);
             self.end_link(link);
+            if connecting.is_some() && r < 0 {
+                self.dies(fd);
+            }
         }
     }
 
@@ -857,7 +947,10 @@ fn timeout_deadline(s: &RawSqe) -> Instant {
     // SAFETY: a timeout SQE's `addr` points at the op's `Timespec` (a
     // `struct __kernel_timespec`), owned by the op until its completion.
     let ts = unsafe { *(s.addr as *const libc::timespec) };
-    let d = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    let d = Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    );
     if s.op_flags & ABS != 0 {
         // Absolute CLOCK_MONOTONIC: measure from the clock's now.
         let mut now = libc::timespec {
@@ -875,4 +968,3 @@ fn timeout_deadline(s: &RawSqe) -> Instant {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(1 << 32)
 }
-

@@ -128,7 +128,14 @@ pub(crate) unsafe fn attempt(s: &RawSqe, kind: Kind) -> i32 {
             (OP_SEND, _) => {
                 let dest_len = (s.file_index & 0xffff) as libc::socklen_t;
                 if dest_len != 0 {
-                    libc::sendto(fd, ptr, len, dontwait, s.off as *const libc::sockaddr, dest_len)
+                    libc::sendto(
+                        fd,
+                        ptr,
+                        len,
+                        dontwait,
+                        s.off as *const libc::sockaddr,
+                        dest_len,
+                    )
                 } else {
                     libc::send(fd, ptr, len, dontwait)
                 }
