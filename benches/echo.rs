@@ -913,8 +913,6 @@ struct Measure {
     p99_us: f64,
     cpu_us_per_msg: f64,
     total_msgs: u64,
-    /// The load generator's CPU time (user + system, µs).
-    client_cpu_us: f64,
     /// strace's per-syscall or perf's per-event counts, when traced.
     syscalls: Vec<(String, u64)>,
     /// `perf report`'s self-time per (shared object, symbol), when profiled.
@@ -1158,7 +1156,6 @@ fn measure_with(
             p99_us: num(&c, "p99_us")?,
             cpu_us_per_msg: 0.0,
             total_msgs: 0,
-            client_cpu_us: num(&c, "user_us")? + num(&c, "sys_us")?,
             syscalls,
             profile,
             server: Default::default(),

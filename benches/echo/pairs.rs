@@ -14,10 +14,12 @@
 //!
 //! Two things drop a pair, and both are counted and printed:
 //!
-//! - **Load.** Around each run the mode reads `/proc/stat` and subtracts the
-//!   CPU time of its own server and load generator (their `getrusage`) from
-//!   the user + nice + system time of the whole machine: what is left is
-//!   other processes' work, in cores. A round where that exceeds
+//! - **Load.** Around each run the mode sums the CPU time (`/proc/<pid>/stat`)
+//!   of every user-space process but itself and its own server and load
+//!   generator: other processes' work during the run, in cores. (The
+//!   machine's busy time in `/proc/stat` minus our processes' `getrusage`
+//!   was tried first: it is biased by up to −0.7 cores, as loopback softirq
+//!   and tick sampling are counted differently on the two sides.) A round where that exceeds
 //!   `--max-foreign` (default 0.10 cores) in any run is measured again, up to
 //!   `--retries` times (default 3), each time once the machine is quiet
 //!   again (others below `--max-foreign` over 2 s, waiting at most
@@ -44,6 +46,7 @@
 //! `--tsv FILE` writes one line per pair with both runs' absolute figures
 //! (the raw numbers BENCHMARKING.md wants kept in the repository).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -53,16 +56,9 @@ use super::{
     Measure, Point, Trace, fmt_num, loadavg, measure, median, opt, opt_list, size_label, write_out,
 };
 
-/// The CPU counters of `/proc/stat`'s first line, in clock ticks.
-#[derive(Clone, Copy)]
-struct CpuStat {
-    /// user + nice + system: time the machine spent running tasks.
-    busy: u64,
-    steal: u64,
-    total: u64,
-}
-
-fn cpu_stat() -> Result<CpuStat, String> {
+/// Steal time and total time from `/proc/stat`'s first line, in clock
+/// ticks.
+fn steal_and_total() -> Result<(u64, u64), String> {
     let text = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
     let f: Vec<u64> = text
         .lines()
@@ -77,12 +73,51 @@ fn cpu_stat() -> Result<CpuStat, String> {
         return Err(format!("/proc/stat cpu line too short: {f:?}"));
     }
     // user nice system idle iowait irq softirq steal [guest guest_nice]
-    // (guest time is already inside user).
-    Ok(CpuStat {
-        busy: f[0] + f[1] + f[2],
-        steal: f[7],
-        total: f[..8].iter().sum(),
-    })
+    Ok((f[7], f[..8].iter().sum()))
+}
+
+/// CPU time (user + system, clock ticks) of every user-space process but
+/// this one and its children (the servers and load generators it runs),
+/// each with what it reaped from its own children (`cutime`/`cstime`: a
+/// compiler that `cargo` waited for). Kernel threads are left out: the
+/// softirq work of our own loopback traffic runs in them too.
+fn others_ticks() -> HashMap<u32, u64> {
+    let me = std::process::id();
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags
+        // minflt cminflt majflt cmajflt utime stime cutime cstime …
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let ppid = num(1) as u32;
+        if pid == me || ppid == me || pid == 2 || ppid == 2 {
+            continue;
+        }
+        out.insert(pid, num(11) + num(12) + num(13) + num(14));
+    }
+    out
+}
+
+/// Cores the other processes used between two `others_ticks` snapshots
+/// `secs` apart (a process born in between counts from 0).
+fn others_cores(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>, secs: f64) -> f64 {
+    let ticks: u64 = after
+        .iter()
+        .map(|(pid, &t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum();
+    ticks as f64 / clock_ticks() / secs.max(1e-9)
 }
 
 fn clock_ticks() -> f64 {
@@ -95,8 +130,7 @@ fn clock_ticks() -> f64 {
 struct Run {
     m: Measure,
     backend: String,
-    /// Other processes' CPU use during the run, in cores (a little below 0
-    /// on a quiet machine: `/proc/stat` counts in ticks).
+    /// Other processes' CPU use during the run, in cores.
     foreign: f64,
     /// Steal time during the run, as a share of the machine's time.
     steal: f64,
@@ -104,25 +138,21 @@ struct Run {
 
 /// Measures `server` once and what else ran meanwhile.
 fn run_once(exe: &Path, server: &str, p: &Point) -> Result<Run, String> {
-    let before = cpu_stat()?;
+    let (steal0, total0) = steal_and_total()?;
+    let others0 = others_ticks();
     let t0 = Instant::now();
     let m = measure(exe, server, p, Trace::None)?;
     let wall = t0.elapsed().as_secs_f64();
-    let after = cpu_stat()?;
-    let hz = clock_ticks();
-    let srv = |k: &str| m.server.get(k).and_then(|v| v.parse::<f64>().ok());
-    let ours_s =
-        (srv("user_us").unwrap_or(0.0) + srv("sys_us").unwrap_or(0.0) + m.client_cpu_us) / 1e6;
-    let busy_s = (after.busy - before.busy) as f64 / hz;
-    let total = (after.total - before.total).max(1) as f64;
+    let others1 = others_ticks();
+    let (steal1, total1) = steal_and_total()?;
     Ok(Run {
         backend: m
             .server
             .get("backend")
             .cloned()
             .unwrap_or_else(|| "unknown".into()),
-        foreign: (busy_s - ours_s) / wall.max(1e-9),
-        steal: (after.steal - before.steal) as f64 / total,
+        foreign: others_cores(&others0, &others1, wall),
+        steal: (steal1 - steal0) as f64 / (total1 - total0).max(1) as f64,
         m,
     })
 }
@@ -323,12 +353,10 @@ struct Settings {
 /// `--max-foreign` cores over a 2-second sample (nothing of ours runs then).
 fn wait_quiet(st: &Settings) {
     let t0 = Instant::now();
-    let hz = clock_ticks();
     loop {
-        let Ok(a) = cpu_stat() else { return };
+        let a = others_ticks();
         std::thread::sleep(Duration::from_secs(2));
-        let Ok(b) = cpu_stat() else { return };
-        let busy = (b.busy - a.busy) as f64 / hz / 2.0;
+        let busy = others_cores(&a, &others_ticks(), 2.0);
         if busy <= st.max_foreign || t0.elapsed().as_secs_f64() >= st.quiet_wait {
             eprintln!(
                 "[echo pairs] others use {busy:.2} cores after waiting {:.0} s",
