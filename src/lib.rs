@@ -9,6 +9,12 @@
 //! asyncio: [`run`], [`spawn`], [`sleep`], [`Task::cancel`], [`Promise`],
 //! `call_soon`, `call_later`, `run_until_complete`, `run_forever`, `stop`.
 //!
+//! Where io_uring is refused (Docker's, containerd's and Kubernetes'
+//! default seccomp profiles, gVisor, `kernel.io_uring_disabled`, kernels
+//! before 5.11) the loop runs on epoll instead, behind the same API and
+//! semantics; [`Backend`] says how it is chosen and
+//! [`EventLoop::backend`] which one runs.
+//!
 //! # Quick start
 //!
 //! ```
@@ -33,9 +39,10 @@
 //!
 //! # Layers
 //!
-//! `sys` (raw syscalls) → `driver` (the io_uring proactor: ops own their
-//! buffers until their completion arrives, whatever happens to their
-//! futures) → `task` (one allocation per task, FIFO run queue) → `runtime`
+//! `sys` (raw syscalls) and `buf` (the owned-buffer traits, kept read
+//! bytes) → `driver` (the proactor: ops own their buffers until their
+//! completion arrives, whatever happens to their futures; io_uring, or
+//! epoll carrying out the same submissions) → `task` (one allocation per task, FIFO run queue) → `runtime`
 //! (the loop, timers, callbacks, the blocking pool) → [`time`], [`Promise`],
 //! [`combinators`], [`sync`], and the I/O modules [`io`], [`net`], [`fs`],
 //! [`process`], [`signal`].

@@ -68,6 +68,10 @@ pub(crate) use setup::RingConfig;
 /// The kernel interface behind the driver: a real ring, or epoll playing
 /// the ring's part (`epoll/mod.rs`): the same SQEs in, the same
 /// completions out.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per loop, made once: the probe's size does not matter"
+)]
 enum Kernel {
     Uring {
         ring: IoUring,
@@ -442,12 +446,13 @@ impl Driver {
 
     /// Pushes into the SQ; the caller checked there is room.
     fn push_sq(&mut self, sqe: &squeue::Entry) {
-        // SAFETY: by `submit`'s contract (and for the driver's own SQEs, by
-        // `WakeMode::Read`'s box, owned by the driver until the read's CQE,
-        // and `PollAdd` and `AsyncCancel` carrying no pointer) every pointer
-        // in `sqe` stays valid until its CQE is reaped (invariant 1).
         match &mut *self.kernel {
             Kernel::Uring { ring, .. } => {
+                // SAFETY: by `submit`'s contract (and for the driver's own
+                // SQEs, by `WakeMode::Read`'s box, owned by the driver until
+                // the read's CQE, and `PollAdd` and `AsyncCancel` carrying no
+                // pointer) every pointer in `sqe` stays valid until its CQE
+                // is reaped (invariant 1).
                 let pushed = unsafe { ring.submission().push(sqe).is_ok() };
                 debug_assert!(pushed, "push_sq without room");
             }

@@ -968,3 +968,6 @@ fn timeout_deadline(s: &RawSqe) -> Instant {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(1 << 32)
 }
+
+#[cfg(test)]
+mod tests;

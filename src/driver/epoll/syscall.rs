@@ -112,7 +112,7 @@ pub(crate) unsafe fn attempt(s: &RawSqe, kind: Kind) -> i32 {
     let ptr = s.addr as *mut libc::c_void;
     let len = s.len as usize;
     let dontwait = s.op_flags as i32 | libc::MSG_DONTWAIT;
-    // SAFETY (every call below): the SQE's pointers and lengths describe
+    // SAFETY: (every call below) the SQE's pointers and lengths describe
     // memory the op owns (module contract); the kernel validates the fd.
     let ret = unsafe {
         match (s.opcode, kind) {
@@ -241,7 +241,7 @@ pub(crate) unsafe fn blocking(s: &RawSqe) -> i32 {
     let fd = s.fd;
     let ptr = s.addr as *mut libc::c_void;
     let path = s.addr as *const libc::c_char;
-    // SAFETY (every call below): pointers and lengths from the SQE describe
+    // SAFETY: (every call below) pointers and lengths from the SQE describe
     // memory the op owns (module contract): buffers, NUL-terminated paths,
     // a statx buffer.
     let ret: isize = unsafe {
