@@ -4,6 +4,8 @@
 #   - pairs: ringloop on the epoll backend and on the io_uring backend, each
 #     against tokio current_thread (epoll), in paired short runs
 #     (shared/BENCHMARKING.md); raw pairs to docs/bench/pairs/<date>-echo-epoll.tsv;
+#   - aa: tokio against itself in the same paired framework (64 B points):
+#     the noise floor of a pair ratio here; raw pairs to <date>-echo-aa.tsv;
 #   - matrix: ringloop (default backend) vs tokio vs a raw io-uring loop;
 #   - syscalls: syscalls per message of ringloop-epoll, tokio,
 #     ringloop-io_uring and raw (strace, and perf when present);
@@ -13,9 +15,9 @@
 # that section in BENCHMARKS.md (appended if missing).
 #
 # Usage: scripts/echo_bench.sh            (unattended: waits for a quiet machine)
-#   STEPS="pairs matrix syscalls profile"  which steps (default: all four)
+#   STEPS="pairs aa matrix syscalls profile"  which steps (default: all five)
 #   PAIRS=10 PAIR_SECS=1.5 PAIR_WARMUP=0.3 pairs settings (defaults shown)
-#   MAX_FOREIGN=0.10 RETRIES=3            a round during which other processes
+#   MAX_FOREIGN=0.10 RETRIES=5            a round during which other processes
 #                                         used > MAX_FOREIGN cores is measured
 #                                         again (up to RETRIES times)
 #   RUNS=3 SECS=2 WARMUP=0.3              matrix settings
@@ -31,6 +33,7 @@
 # for quiet, then the binary's
 #   pairs    --candidates ringloop-epoll,ringloop-io_uring --baseline tokio --pairs PAIRS
 #            --secs PAIR_SECS --warmup PAIR_WARMUP --conns CONNS --sizes SIZES --tsv …
+#   pairs    --candidates tokio --baseline tokio … --sizes 64   (aa)
 #   matrix   --runs RUNS --secs SECS --warmup WARMUP --conns CONNS --sizes SIZES
 #   syscalls --msgs SYSCALL_MSGS --conns 100 --size 64 --runs SYSCALL_RUNS --servers …
 #   profile  --servers ringloop-epoll,tokio,ringloop-io_uring --conns C --size B --secs PROFILE_SECS
@@ -40,12 +43,12 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STEPS=${STEPS:-pairs matrix syscalls profile}
+STEPS=${STEPS:-pairs aa matrix syscalls profile}
 PAIRS=${PAIRS:-10}
 PAIR_SECS=${PAIR_SECS:-1.5}
 PAIR_WARMUP=${PAIR_WARMUP:-0.3}
 MAX_FOREIGN=${MAX_FOREIGN:-0.10}
-RETRIES=${RETRIES:-3}
+RETRIES=${RETRIES:-5}
 RUNS=${RUNS:-3}
 SECS=${SECS:-2}
 WARMUP=${WARMUP:-0.3}
@@ -62,6 +65,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="target/bench-runs/echo-$STAMP"
 DOC="docs/bench/echo.md"
 TSV="docs/bench/pairs/$(date -u +%Y%m%d)-echo-epoll.tsv"
+AA_TSV="docs/bench/pairs/$(date -u +%Y%m%d)-echo-aa.tsv"
 mkdir -p "$OUT" "$(dirname "$DOC")" "$(dirname "$TSV")"
 
 SCRIPT=echo_bench.sh
@@ -108,6 +112,14 @@ if step pairs; then
     [ -f "$OUT/pairs.tsv" ] && cp "$OUT/pairs.tsv" "$TSV"
 fi
 
+AA_CMD=("$EXE" pairs --candidates tokio --baseline tokio
+    --pairs "$PAIRS" --secs "$PAIR_SECS" --warmup "$PAIR_WARMUP" --conns "$CONNS" --sizes 64
+    --max-foreign "$MAX_FOREIGN" --retries "$RETRIES" --tsv "$OUT/aa.tsv" --out "$OUT/aa.md")
+if step aa; then
+    run_step aa "${AA_CMD[@]}"
+    [ -f "$OUT/aa.tsv" ] && cp "$OUT/aa.tsv" "$AA_TSV"
+fi
+
 MATRIX_CMD=("$EXE" matrix --runs "$RUNS" --secs "$SECS" --warmup "$WARMUP" --conns "$CONNS" --sizes "$SIZES" --out "$OUT/matrix.md")
 step matrix && run_step matrix "${MATRIX_CMD[@]}"
 
@@ -152,6 +164,7 @@ section() {
     echo "  (RUNS=$RUNS SECS=$SECS WARMUP=$WARMUP SYSCALL_MSGS=$SYSCALL_MSGS SYSCALL_RUNS=$SYSCALL_RUNS), which runs"
     echo "  \`cargo bench --bench echo --no-run\`, waits for a quiet machine, then runs the binary's"
     step pairs && echo "  \`${PAIRS_CMD[*]:1}\`,"
+    step aa && echo "  \`${AA_CMD[*]:1}\`,"
     step matrix && echo "  \`${MATRIX_CMD[*]:1}\`,"
     step syscalls && echo "  \`${SYS_CMD[*]:1}\`,"
     step profile && echo "  \`profile --servers ringloop-epoll,tokio,ringloop-io_uring --conns C --size B --secs $PROFILE_SECS\` for C×B in $PROFILE_POINTS,"
@@ -184,6 +197,11 @@ section() {
     echo "server CPU per message. Raw per-pair figures: \`$TSV\`."
     echo
     section "pairs" "$OUT/pairs.md" pairs
+    echo
+    echo "**Noise floor (A/A)**: tokio against tokio in the same framework, 64 B. A ratio claim smaller"
+    echo "than this spread cannot be made here. Raw pairs: \`$AA_TSV\`."
+    echo
+    section "A/A" "$OUT/aa.md" aa
     echo
     echo "**Matrix**: ringloop (default backend) vs tokio vs raw io-uring, rounds of one run each (not paired)."
     echo

@@ -21,9 +21,9 @@
 //!   was tried first: it is biased by up to −0.7 cores, as loopback softirq
 //!   and tick sampling are counted differently on the two sides.) A round where that exceeds
 //!   `--max-foreign` (default 0.10 cores) in any run is measured again, up to
-//!   `--retries` times (default 3), each time once the machine is quiet
-//!   again (others below `--max-foreign` over 2 s, waiting at most
-//!   `--quiet-wait` s, default 300); a round still disturbed then is kept
+//!   `--retries` times (default 5), each time once the machine is quiet
+//!   again (others below `--max-foreign` in three 2-second samples in a
+//!   row, waiting at most `--quiet-wait` s, default 300); a round still disturbed then is kept
 //!   in the raw file as `load` and left out of the ratios. Disturbed
 //!   attempts are kept in the raw file too, as `redone`.
 //! - **Mode.** This machine switches between a fast and a slow mode
@@ -42,6 +42,10 @@
 //!   that is simply slower than the other is never dropped for it.
 //!   The median ratio over all measured pairs (same-mode or not) is printed
 //!   beside the same-mode one.
+//!
+//! A candidate may be the baseline itself (`--candidates tokio --baseline
+//! tokio`): an A/A comparison, whose spread is this machine's noise floor
+//! for a paired ratio.
 //!
 //! `--tsv FILE` writes one line per pair with both runs' absolute figures
 //! (the raw numbers BENCHMARKING.md wants kept in the repository).
@@ -157,17 +161,24 @@ fn run_once(exe: &Path, server: &str, p: &Point) -> Result<Run, String> {
     })
 }
 
-/// A round's servers in the order they run: candidates split around the
-/// baseline, reversed on even rounds.
-fn round_order<'a>(candidates: &'a [String], baseline: &'a str, round: usize) -> Vec<&'a str> {
-    let half = candidates.len().div_ceil(2);
-    let mut order: Vec<&str> = candidates[..half].iter().map(String::as_str).collect();
-    order.push(baseline);
-    order.extend(candidates[half..].iter().map(String::as_str));
+/// A round's servers in the order they run, as slots: candidate `i` is
+/// slot `i`, the baseline slot `k` (k candidates). Candidates are split
+/// around the baseline; even rounds run in reverse. (Slots, not names: a
+/// candidate may be the baseline itself, an A/A comparison.)
+fn round_order(k: usize, round: usize) -> Vec<usize> {
+    let half = k.div_ceil(2);
+    let mut order: Vec<usize> = (0..half).collect();
+    order.push(k);
+    order.extend(half..k);
     if round % 2 == 0 {
         order.reverse();
     }
     order
+}
+
+/// The name of slot `slot`.
+fn slot_name(st: &Settings, slot: usize) -> &str {
+    st.candidates.get(slot).unwrap_or(&st.baseline)
 }
 
 /// What became of a round (and so of its pairs).
@@ -193,25 +204,34 @@ impl Status {
     }
 }
 
-/// One attempt at a round: each server's run (by name), or why it failed.
+/// One attempt at a round: each slot's run (`None`: it failed).
 struct Round {
     round: usize,
     attempt: usize,
-    order: Vec<String>,
-    runs: Vec<(String, Run)>,
+    /// The slots in the order they ran.
+    order: Vec<usize>,
+    runs: Vec<Option<Run>>,
     load1: String,
     status: Status,
 }
 
 impl Round {
-    fn run(&self, server: &str) -> Option<&Run> {
-        self.runs.iter().find(|(s, _)| s == server).map(|(_, r)| r)
+    fn run(&self, slot: usize) -> Option<&Run> {
+        self.runs.get(slot).and_then(Option::as_ref)
     }
     fn foreign(&self) -> f64 {
-        self.runs.iter().map(|(_, r)| r.foreign).fold(0.0, f64::max)
+        self.runs
+            .iter()
+            .flatten()
+            .map(|r| r.foreign)
+            .fold(0.0, f64::max)
     }
     fn steal(&self) -> f64 {
-        self.runs.iter().map(|(_, r)| r.steal).fold(0.0, f64::max)
+        self.runs
+            .iter()
+            .flatten()
+            .map(|r| r.steal)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -349,37 +369,35 @@ struct Settings {
     mode_gap: f64,
 }
 
-/// Waits (up to `--quiet-wait` s) until other processes use at most
-/// `--max-foreign` cores over a 2-second sample (nothing of ours runs then).
+/// Waits (up to `--quiet-wait` s) until other processes used at most
+/// `--max-foreign` cores in each of three 2-second samples in a row
+/// (nothing of ours runs then): their load comes in bursts.
 fn wait_quiet(st: &Settings) {
     let t0 = Instant::now();
-    loop {
+    let mut quiet = 0;
+    while quiet < 3 && t0.elapsed().as_secs_f64() < st.quiet_wait {
         let a = others_ticks();
         std::thread::sleep(Duration::from_secs(2));
         let busy = others_cores(&a, &others_ticks(), 2.0);
-        if busy <= st.max_foreign || t0.elapsed().as_secs_f64() >= st.quiet_wait {
-            eprintln!(
-                "[echo pairs] others use {busy:.2} cores after waiting {:.0} s",
-                t0.elapsed().as_secs_f64()
-            );
-            return;
-        }
-        std::thread::sleep(Duration::from_secs(3));
+        quiet = if busy <= st.max_foreign { quiet + 1 } else { 0 };
     }
+    eprintln!(
+        "[echo pairs] {} after waiting {:.0} s",
+        if quiet >= 3 { "quiet" } else { "still busy" },
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// Runs the rounds of one point, retrying disturbed ones.
 fn point_rounds(exe: &Path, p: &Point, st: &Settings, failures: &mut Vec<String>) -> Vec<Round> {
     let mut rounds = Vec::new();
     for round in 1..=st.pairs {
-        let order: Vec<String> = round_order(&st.candidates, &st.baseline, round)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let order = round_order(st.candidates.len(), round);
         for attempt in 1..=st.retries + 1 {
             let load1 = loadavg();
-            let mut runs = Vec::new();
-            for server in &order {
+            let mut runs: Vec<Option<Run>> = (0..order.len()).map(|_| None).collect();
+            for &slot in &order {
+                let server = slot_name(st, slot);
                 match run_once(exe, server, p) {
                     Ok(r) => {
                         eprintln!(
@@ -395,7 +413,7 @@ fn point_rounds(exe: &Path, p: &Point, st: &Settings, failures: &mut Vec<String>
                             r.foreign,
                             100.0 * r.steal
                         );
-                        runs.push((server.clone(), r));
+                        runs[slot] = Some(r);
                     }
                     Err(e) => {
                         eprintln!(
@@ -446,16 +464,17 @@ fn point_rounds(exe: &Path, p: &Point, st: &Settings, failures: &mut Vec<String>
 fn summarize(p: &Point, st: &Settings, rounds: &[Round], tsv: &mut String) -> Vec<Summary> {
     // Each server's mode split, from the rounds not dropped for load.
     let counted = || rounds.iter().filter(|r| r.status == Status::Kept);
-    let split_of = |server: &str| {
+    let split_of = |slot: usize| {
         let xs: Vec<f64> = counted()
-            .filter_map(|r| r.run(server).map(|x| x.m.msgs_per_s))
+            .filter_map(|r| r.run(slot).map(|x| x.m.msgs_per_s))
             .collect();
         mode_split(&xs, st.mode_gap)
     };
-    let base_split = split_of(&st.baseline);
+    let base = st.candidates.len();
+    let base_split = split_of(base);
     let mut out = Vec::new();
-    for cand in &st.candidates {
-        let cand_split = split_of(cand);
+    for (slot, cand) in st.candidates.iter().enumerate() {
+        let cand_split = split_of(slot);
         let mut s = Summary {
             conns: p.conns,
             size: p.size,
@@ -463,7 +482,7 @@ fn summarize(p: &Point, st: &Settings, rounds: &[Round], tsv: &mut String) -> Ve
             ..Summary::default()
         };
         for r in rounds {
-            let (Some(c), Some(b)) = (r.run(cand), r.run(&st.baseline)) else {
+            let (Some(c), Some(b)) = (r.run(slot), r.run(base)) else {
                 if r.status != Status::Redone {
                     s.failed += 1;
                 }
@@ -486,7 +505,8 @@ fn summarize(p: &Point, st: &Settings, rounds: &[Round], tsv: &mut String) -> Ve
             if matches!(status, Status::Kept | Status::Mode) {
                 s.all_tput.push(xc / xb);
             }
-            let order = r.order.join(">");
+            let order: Vec<&str> = r.order.iter().map(|&i| slot_name(st, i)).collect();
+            let order = order.join(">");
             let _ = writeln!(
                 tsv,
                 "{}\t{}\t{}\t{}\t{order}\t{cand}\t{}\t{}\t{xc:.1}\t{xb:.1}\t{:.4}\t{:.3}\t{:.3}\t\
@@ -534,7 +554,11 @@ fn table(st: &Settings, sums: &[Summary], secs: f64, warmup: f64) -> String {
          interquartile range against the ±3% band: `within 3%` only when the whole range is \
          inside it.\n",
         st.pairs,
-        round_order(&st.candidates, &st.baseline, 1).join(" → "),
+        round_order(st.candidates.len(), 1)
+            .into_iter()
+            .map(|i| slot_name(st, i))
+            .collect::<Vec<_>>()
+            .join(" → "),
         st.baseline,
         st.baseline,
         st.max_foreign,
@@ -625,7 +649,7 @@ pub(super) fn main(args: &[String]) -> Result<bool, String> {
         baseline: opt(args, "--baseline", "tokio".to_owned())?,
         pairs: opt(args, "--pairs", if quick { 2 } else { 10 })?,
         max_foreign: opt(args, "--max-foreign", 0.10)?,
-        retries: opt(args, "--retries", if quick { 0 } else { 3 })?,
+        retries: opt(args, "--retries", if quick { 0 } else { 5 })?,
         quiet_wait: opt(args, "--quiet-wait", 300.0)?,
         mode_gap: opt(args, "--mode-gap", 0.12)?,
     };
