@@ -12,6 +12,8 @@
 //! op's completion has been reaped), which the epoll backend upholds by
 //! reporting the completion only after the syscall returned.
 
+use std::io;
+
 use super::sqe::*;
 
 fn cqe(ret: isize) -> i32 {
@@ -83,22 +85,18 @@ pub(crate) fn set_nonblocking(fd: i32, on: bool) -> bool {
     was
 }
 
+/// `SOL_SOCKET` option `name` of socket `fd`.
+fn socket_option(fd: i32, name: i32) -> io::Result<i32> {
+    // SAFETY: `fd` is the fd of an op still in flight (module contract:
+    // the op keeps it open), borrowed only for this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    crate::sys::getsockopt_int(&fd, libc::SOL_SOCKET, name)
+}
+
 /// Whether a socket delivers a byte stream (a short read means drained),
 /// rather than messages.
 pub(crate) fn is_stream_socket(fd: i32) -> bool {
-    let mut ty: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `ty` and `len` are a writable int and its length.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut ty as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    r == 0 && ty == libc::SOCK_STREAM
+    socket_option(fd, libc::SO_TYPE).is_ok_and(|ty| ty == libc::SOCK_STREAM)
 }
 
 /// One attempt at a readiness op without blocking: `-EAGAIN` means "wait
@@ -170,19 +168,10 @@ pub(crate) unsafe fn connect(s: &RawSqe) -> i32 {
 
 /// The outcome of a connect that reported `EINPROGRESS`, once writable.
 pub(crate) fn connect_result(fd: i32) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are a writable int and its length.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 { -errno() } else { -err }
+    match socket_option(fd, libc::SO_ERROR) {
+        Ok(err) => -err,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
 }
 
 /// `poll(2)` with no wait: the requested events that are ready now.
