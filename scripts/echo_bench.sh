@@ -28,6 +28,7 @@
 #   LOAD_MAX=1.2 LOAD_WAIT=3600           wait up to LOAD_WAIT s for the 1-minute
 #                                         load average to fall below LOAD_MAX
 #                                         (LOAD_WAIT=0: do not wait)
+#   STEP_LIMIT=14400                      each step is killed after this many s
 #
 # Steps: build (`cargo bench --bench echo --no-run`), copy the binary, wait
 # for quiet, then the binary's
@@ -61,6 +62,7 @@ PROFILE_POINTS=${PROFILE_POINTS:-100x64 1x64 16x4096}
 PROFILE_SECS=${PROFILE_SECS:-3}
 LOAD_MAX=${LOAD_MAX:-1.2}
 LOAD_WAIT=${LOAD_WAIT:-3600}
+STEP_LIMIT=${STEP_LIMIT:-14400}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="target/bench-runs/echo-$STAMP"
 DOC="docs/bench/echo.md"
@@ -91,12 +93,13 @@ build_echo src Cargo.toml Cargo.lock benches/echo.rs benches/echo
 wait_quiet
 
 FAILED=0
-# run_step NAME CMD…: runs the binary (at most an hour), logging to $OUT/NAME.log.
+# run_step NAME CMD…: runs the binary (at most STEP_LIMIT s: the paired
+# runs wait for quiet between disturbed rounds), logging to $OUT/NAME.log.
 run_step() {
     local name=$1
     shift
     log "$name: $*"
-    if ! timeout --signal=KILL 3600 "$@" >"$OUT/$name.log" 2>&1; then
+    if ! timeout --signal=KILL "$STEP_LIMIT" "$@" >"$OUT/$name.log" 2>&1; then
         FAILED=1
         log "$name FAILED, log: $OUT/$name.log"
     fi

@@ -710,16 +710,34 @@ pub(super) fn main(args: &[String]) -> Result<bool, String> {
                 );
             }
             sums.extend(point_sums);
+            // The table so far: a run stopped midway keeps its points.
+            write_out(args, &report(&st, &sums, secs, warmup, &failures, false))?;
         }
     }
-    let mut text = table(&st, &sums, secs, warmup);
-    if !failures.is_empty() {
-        text += "\n### Failures\n\n";
-        for f in &failures {
-            text += &format!("- {f}\n");
-        }
-    }
+    let text = report(&st, &sums, secs, warmup, &failures, true);
     println!("{text}");
     write_out(args, &text)?;
     Ok(failures.is_empty())
+}
+
+/// The table, the failures, and whether every point was measured.
+fn report(
+    st: &Settings,
+    sums: &[Summary],
+    secs: f64,
+    warmup: f64,
+    failures: &[String],
+    complete: bool,
+) -> String {
+    let mut text = table(st, sums, secs, warmup);
+    if !complete {
+        text += "\n**Incomplete**: the run stopped before its last point.\n";
+    }
+    if !failures.is_empty() {
+        text += "\n### Failures\n\n";
+        for f in failures {
+            text += &format!("- {f}\n");
+        }
+    }
+    text
 }
