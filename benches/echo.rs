@@ -5,11 +5,19 @@
 //! One binary, several modes (the first argument; `--bench`, which
 //! `cargo bench` adds, is ignored):
 //!
-//! - `server ringloop|tokio|raw <port-file>`: pins itself to CPU 0, listens
-//!   on 127.0.0.1 port 0, writes the port to `<port-file>`, echoes until its
-//!   stdin closes, then prints
-//!   `RESULT server kind=… user_us=… sys_us=… bytes=…` (its own CPU time,
-//!   `getrusage(RUSAGE_SELF)`, and the bytes it received and echoed).
+//! - `server ringloop|ringloop-io_uring|ringloop-epoll|tokio|raw
+//!   <port-file>`: pins itself to CPU 0, listens on 127.0.0.1 port 0, writes
+//!   the port to `<port-file>`, echoes until its stdin closes, then prints
+//!   `RESULT server kind=… backend=… user_us=… sys_us=… bytes=…` (the
+//!   backend it ran on, its own CPU time, `getrusage(RUSAGE_SELF)`, and the
+//!   bytes it received and echoed). Its first line, `SERVER kind=…
+//!   backend=…`, names the backend too. `ringloop-io_uring` and
+//!   `ringloop-epoll` force the backend (`Builder::backend`) and fail if
+//!   the loop runs on another; plain `ringloop` takes what `ringloop::run`
+//!   picks (`RINGLOOP_BACKEND`, else io_uring with the epoll fallback). A
+//!   measurement of a kind whose backend is known (`ringloop-<backend>`,
+//!   `tokio`: epoll, `raw`: io_uring) fails if the result line names
+//!   another.
 //!   The multi-core kinds `ringloop-<n>core` and `tokio-mt<n>` are not pinned
 //!   as a process and add per-core counts (see `echo/multicore.rs`).
 //!   `--cpus C,…` (e.g. `0-7`): the CPUs the server may use instead.
@@ -27,7 +35,8 @@
 //!   echoed and checked but not timed. New messages stop at `secs`; the ones
 //!   in flight are then completed and counted. With `--msgs N` it instead
 //!   sends exactly N messages in total (no warmup) and `secs` is a time limit.
-//!   Prints `RESULT client … msgs_per_s=… p50_us=… p99_us=… total_msgs=…`.
+//!   Prints `RESULT client … msgs_per_s=… p50_us=… p99_us=… total_msgs=…
+//!   user_us=… sys_us=…` (the last two: its own CPU time).
 //! - `matrix [--secs S] [--warmup S] [--runs N] [--conns 1,16,…]
 //!   [--sizes 64,4096] [--out FILE]`: for each (conns, size), `runs` rounds of
 //!   ringloop, tokio, raw (A B C A B C …), each a fresh server and client
@@ -36,18 +45,36 @@
 //!   3 runs, conns 1/16/100/1000, sizes 64 B/4 KiB: about 3–4 minutes. This is
 //!   what `cargo bench --bench echo` runs (it passes just `--bench`).
 //!   `--quick` (`cargo bench --bench echo -- --quick`): 100 conns × 64 B,
-//!   1 run, 0.5 s, as a sanity check, then the same point in `multicore`. With no arguments at all (how
+//!   1 run, 0.5 s, as a sanity check, then the same point in `multicore` and
+//!   in `pairs` (2 rounds of 0.3 s). With no arguments at all (how
 //!   `cargo test --benches` / `--all-targets` runs a bench) it does the
 //!   `--quick` run, so that a test pass does not take minutes.
+//! - `pairs [--candidates ringloop-epoll,ringloop-io_uring] [--baseline
+//!   tokio] [--pairs N] [--secs S] [--warmup S] [--conns 1,16,…] [--sizes
+//!   64,4096] [--max-foreign CORES] [--retries N] [--quiet-wait S]
+//!   [--mode-gap G] [--tsv FILE] [--out FILE] [--quick]`: paired short runs
+//!   as `shared/BENCHMARKING.md` asks (default 10 rounds per point, 1.5 s
+//!   after 0.3 s warmup, order flipped every other round), reporting per
+//!   point and candidate the median per-pair ratio to the baseline (msgs/s
+//!   and server CPU per message) with its interquartile range, the pairs
+//!   kept, and those dropped for a mode mismatch or for other processes'
+//!   load; `--tsv` keeps every pair's figures. See `echo/pairs.rs`;
+//!   `scripts/echo_bench.sh` runs it.
 //! - `syscalls [--msgs N] [--conns C] [--size B] [--runs R] [--out FILE]
 //!   [--servers ringloop,tokio,raw] [--client-cpu C,…|none]
 //!   [--server-cpus C,…]`:
-//!   for each server (any kind, e.g. `ringloop-2core,tokio-mt2`),
-//!   `strace -c -f -e trace=io_uring_enter,read,write,recvfrom,sendto,
-//!   epoll_wait,epoll_ctl -p <server pid>` is attached while
+//!   for each server (any kind, e.g. `ringloop-epoll,tokio` or
+//!   `ringloop-2core,tokio-mt2`), `strace -c -f -e trace=io_uring_enter,
+//!   read,write,recvfrom,sendto,recvmsg,sendmsg,readv,writev,epoll_wait,
+//!   epoll_pwait,epoll_pwait2,epoll_ctl,poll -p <server pid>` is attached while
 //!   the client sends exactly N messages (default 100,000 over 100 conns ×
 //!   64 B); prints syscalls per message (median and range over R runs,
 //!   default 3).
+//! - `profile [--servers ringloop-epoll,tokio,ringloop-io_uring] [--conns C]
+//!   [--size B] [--secs S] [--top N] [--out FILE]`: `perf record -e
+//!   cpu-clock` on each server while the client runs; prints its top
+//!   user-space and kernel symbols by self time, in % and in ns per message
+//!   (see `echo/profile.rs`).
 //! - `multicore [--cores N] [--points 100x64,1000x64,16x4096] [--runs R]
 //!   [--secs S] [--warmup S] [--client-cpu C,…|none] [--server-cpus C,…]
 //!   [--no-pin] [--out FILE] [--quick]`:
@@ -65,9 +92,10 @@
 //! messages it echoed.
 //!
 //! The three servers:
-//! - ringloop: `ringloop::run`, an accept loop, a task per connection with a
-//!   reusable 16 KiB `Vec`: `read`, then `write_all` (as
-//!   `examples/echo_server.rs`).
+//! - ringloop: `ringloop::run` (or `Builder::new().backend(…).run` for
+//!   `ringloop-io_uring` and `ringloop-epoll`: the same code), an accept
+//!   loop, a task per connection with a reusable 16 KiB `Vec`: `read`, then
+//!   `write_all` (as `examples/echo_server.rs`).
 //! - tokio: a `current_thread` runtime (`enable_io`), the same logic with
 //!   `tokio::net`, `AsyncReadExt::read` and `AsyncWriteExt::write_all`.
 //! - raw: one ring with SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|TASKRUN_FLAG
@@ -84,6 +112,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -91,13 +120,21 @@ use io_uring::{IoUring, Submitter, opcode, squeue, types};
 
 #[path = "echo/multicore.rs"]
 mod multicore;
+#[path = "echo/pairs.rs"]
+mod pairs;
+#[path = "echo/profile.rs"]
+mod profile;
 
 const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
 const SERVERS: [&str; 3] = ["ringloop", "tokio", "raw"];
 /// Each server's per-connection buffer.
 const BUF: usize = 16 * 1024;
-const STRACE_SYSCALLS: &str = "io_uring_enter,read,write,recvfrom,sendto,epoll_wait,epoll_ctl";
+/// What the servers use to move bytes and wait: io_uring, tokio (mio), and
+/// ringloop's epoll backend (`recv`/`send` are `recvfrom`/`sendto` on
+/// x86-64).
+const STRACE_SYSCALLS: &str = "io_uring_enter,read,write,recvfrom,sendto,recvmsg,sendmsg,readv,\
+                               writev,epoll_wait,epoll_pwait,epoll_pwait2,epoll_ctl,poll";
 
 fn localhost0() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -247,7 +284,9 @@ fn server_main(kind: &str, port_file: &Path, cpus: &[usize]) -> io::Result<()> {
         let (user, sys) = cpu_time_us();
         let (multi_bytes, per_core) = multicore::report();
         println!(
-            "RESULT server kind={kind_owned} user_us={user} sys_us={sys} bytes={}{per_core}",
+            "RESULT server kind={kind_owned} backend={} user_us={user} sys_us={sys} bytes={}\
+             {per_core}",
+            BACKEND.get().map_or("unknown", String::as_str),
             BYTES.load(Ordering::Relaxed) + multi_bytes
         );
         let _ = io::stdout().flush();
@@ -257,21 +296,70 @@ fn server_main(kind: &str, port_file: &Path, cpus: &[usize]) -> io::Result<()> {
         return multicore::serve(k, port_file);
     }
     match kind {
-        "ringloop" => serve_ringloop(port_file),
-        "tokio" => serve_tokio(port_file),
-        "raw" => serve_raw(port_file),
+        "ringloop" => serve_ringloop(port_file, None),
+        "ringloop-io_uring" => serve_ringloop(port_file, Some(ringloop::Backend::IoUring)),
+        "ringloop-epoll" => serve_ringloop(port_file, Some(ringloop::Backend::Epoll)),
+        "tokio" => {
+            announce_backend(kind, "epoll");
+            serve_tokio(port_file)
+        }
+        "raw" => {
+            announce_backend(kind, "io_uring");
+            serve_raw(port_file)
+        }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("unknown server {other:?} (ringloop|tokio|raw|ringloop-<n>core|tokio-mt<n>)"),
+            format!(
+                "unknown server {other:?} (ringloop|ringloop-io_uring|ringloop-epoll|tokio|raw|\
+                 ringloop-<n>core|tokio-mt<n>)"
+            ),
         )),
     }
 }
 
-fn serve_ringloop(port_file: &Path) -> io::Result<()> {
-    ringloop::run(ringloop_accept(port_file.to_owned()))?
+/// The backend this server process runs on, for its result line.
+static BACKEND: OnceLock<String> = OnceLock::new();
+
+/// Records the backend and prints it as the server's first line.
+fn announce_backend(kind: &str, backend: &str) {
+    let _ = BACKEND.set(backend.to_owned());
+    println!("SERVER kind={kind} backend={backend}");
 }
 
-async fn ringloop_accept(port_file: PathBuf) -> io::Result<()> {
+/// The backend a server kind must run on; `None`: whichever the loop picks
+/// (`ringloop`: `RINGLOOP_BACKEND`, else io_uring with the epoll fallback).
+fn expected_backend(kind: &str) -> Option<&'static str> {
+    match kind {
+        "ringloop-io_uring" | "raw" => Some("io_uring"),
+        "ringloop-epoll" | "tokio" => Some("epoll"),
+        _ => None,
+    }
+}
+
+/// `ringloop`, `ringloop-io_uring`, `ringloop-epoll`: the same server, on
+/// a loop whose backend is `forced` (or chosen as `ringloop::run` does).
+fn serve_ringloop(port_file: &Path, forced: Option<ringloop::Backend>) -> io::Result<()> {
+    let mut builder = ringloop::Builder::new();
+    if let Some(b) = forced {
+        builder = builder.backend(b);
+    }
+    builder.run(ringloop_accept(port_file.to_owned(), forced))?
+}
+
+async fn ringloop_accept(port_file: PathBuf, forced: Option<ringloop::Backend>) -> io::Result<()> {
+    // Never measure one backend under the other's name.
+    let backend = ringloop::ring_stats()?.backend;
+    let kind = match forced {
+        None => "ringloop".to_owned(),
+        Some(b) => format!("ringloop-{b}"),
+    };
+    announce_backend(&kind, backend.name());
+    if forced.is_some_and(|b| b != backend) {
+        return Err(io::Error::other(format!(
+            "asked for the {} backend, the loop runs on {backend}",
+            forced.map_or("", ringloop::Backend::name)
+        )));
+    }
     let listener = ringloop::net::TcpListener::bind(localhost0())?;
     write_port(&port_file, listener.local_addr()?.port())?;
     loop {
@@ -564,9 +652,10 @@ fn client_main(a: &ClientArgs) -> io::Result<()> {
         let idx = ((lat_ns.len() as f64 * p).ceil() as usize).clamp(1, lat_ns.len()) - 1;
         f64::from(lat_ns[idx]) / 1000.0
     };
+    let (user, sys) = cpu_time_us();
     println!(
         "RESULT client conns={} size={} msgs={measured} secs={window:.4} msgs_per_s={:.1} \
-         p50_us={:.2} p99_us={:.2} total_msgs={total}",
+         p50_us={:.2} p99_us={:.2} total_msgs={total} user_us={user} sys_us={sys}",
         a.conns,
         a.size,
         measured as f64 / window.max(1e-9),
@@ -826,6 +915,8 @@ struct Measure {
     total_msgs: u64,
     /// strace's per-syscall or perf's per-event counts, when traced.
     syscalls: Vec<(String, u64)>,
+    /// `perf report`'s self-time per (shared object, symbol), when profiled.
+    profile: Vec<profile::Entry>,
     /// The server's result line, as key=value pairs.
     server: std::collections::HashMap<String, String>,
 }
@@ -855,6 +946,9 @@ enum Trace {
     /// `perf stat -e raw_syscalls:sys_enter,… -p PID`: counts every
     /// syscall through tracepoints, without stopping the server.
     Perf,
+    /// `perf record -e cpu-clock -p PID`, then `perf report`: where the
+    /// server's CPU time goes (`echo/profile.rs`).
+    Record,
 }
 
 const PERF_EVENTS: &str = "raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter";
@@ -897,6 +991,12 @@ fn measure(exe: &Path, server: &str, p: &Point, trace: Trace) -> Result<Measure,
     let line = result_line(&out, "RESULT server")
         .ok_or_else(|| format!("{server} server printed no result (its output: {out:?})"))?;
     let s = kv(line);
+    let backend = s.get("backend").map_or("unknown", String::as_str);
+    if let Some(want) = expected_backend(server).filter(|&w| w != backend) {
+        return Err(format!(
+            "{server} server ran on the {backend} backend, not {want}: not measured"
+        ));
+    }
     let cpu_us = num(&s, "user_us")? + num(&s, "sys_us")?;
     let bytes = num(&s, "bytes")? as u64;
     let expect = client_total * p.size as u64;
@@ -994,6 +1094,7 @@ fn measure_with(
             }
             Some(t)
         }
+        Trace::Record => Some(profile::start(srv.id(), &trace_file)?),
     };
 
     let mut cmd = Command::new(exe);
@@ -1019,23 +1120,31 @@ fn measure_with(
     let out = read_all(cli.stdout.take());
     let err = read_all(cli.stderr.take());
 
+    let mut profile = Ok(Vec::new());
     let syscalls = match tracer.as_mut() {
         Some(t) => {
             // SAFETY: signalling our own child. strace/perf detach, write
             // their summary and end.
             unsafe { libc::kill(t.id() as libc::pid_t, libc::SIGINT) };
             wait_limit(t, Duration::from_secs(30), "tracer", true)?;
-            let text = std::fs::read_to_string(&trace_file)
-                .map_err(|e| format!("read {}: {e}", trace_file.display()))?;
-            let _ = std::fs::remove_file(&trace_file);
-            if trace == Trace::Perf {
-                parse_perf(&text)?
+            if trace == Trace::Record {
+                profile = profile::report(&trace_file);
+                let _ = std::fs::remove_file(&trace_file);
+                Vec::new()
             } else {
-                parse_strace(&text)?
+                let text = std::fs::read_to_string(&trace_file)
+                    .map_err(|e| format!("read {}: {e}", trace_file.display()))?;
+                let _ = std::fs::remove_file(&trace_file);
+                if trace == Trace::Perf {
+                    parse_perf(&text)?
+                } else {
+                    parse_strace(&text)?
+                }
             }
         }
         None => Vec::new(),
     };
+    let profile = profile?;
     waited.map_err(|e| format!("{e}: {}", err.trim()))?;
     let line = result_line(&out, "RESULT client")
         .ok_or_else(|| format!("client printed no result: {}", err.trim()))?;
@@ -1048,6 +1157,7 @@ fn measure_with(
             cpu_us_per_msg: 0.0,
             total_msgs: 0,
             syscalls,
+            profile,
             server: Default::default(),
         },
         num(&c, "total_msgs")? as u64,
@@ -1206,6 +1316,24 @@ fn matrix_tables(points: &[PointResult], runs: usize, secs: f64, warmup: f64) ->
          {warmup} s of warmup. Ratios are computed within a run, then the median is taken. \
          `load` is the 1-minute load average when the point started (above ~1, other processes \
          competed for the 2 cores).\n"
+    );
+    // The `ringloop` server runs on the loop's default backend: name it.
+    let mut backends: Vec<&str> = points
+        .iter()
+        .flat_map(|p| &p.runs)
+        .filter_map(|r| r[RL].as_ref())
+        .filter_map(|m| m.server.get("backend").map(String::as_str))
+        .collect();
+    backends.sort_unstable();
+    backends.dedup();
+    let _ = writeln!(
+        w,
+        "`ringloop` runs on the loop's default backend (`ringloop::run`): {} in these runs.\n",
+        if backends.is_empty() {
+            "unknown".to_owned()
+        } else {
+            backends.join(" and ")
+        }
     );
     let _ = writeln!(w, "### Throughput (msgs/s; higher is better)\n");
     let _ = writeln!(
@@ -1603,15 +1731,22 @@ fn syscalls_main(args: &[String]) -> Result<bool, String> {
             let _ = writeln!(w, "| {server} | {} | {det} |", cell(&st[k], runs, fmt4));
         }
     }
-    if servers[RL] == SERVERS[RL] && !st[RL].is_empty() {
-        let m = median(&st[RL]);
+    // The target is io_uring's: a readiness backend makes a recv and a
+    // send per message.
+    let rl = servers
+        .iter()
+        .position(|s| s == "ringloop" || s == "ringloop-io_uring")
+        .filter(|&k| !st[k].is_empty());
+    if let Some(rl) = rl {
+        let m = median(&st[rl]);
         let _ = write!(
             w,
-            "\nTarget: ringloop ≤ 0.06 syscalls per message (strace): {} (median {m:.4})",
+            "\nTarget: {} ≤ 0.06 syscalls per message (strace): {} (median {m:.4})",
+            servers[rl],
             if m <= 0.06 { "met" } else { "**not met**" }
         );
-        if !pf_all[RL].is_empty() {
-            let m = median(&pf_all[RL]);
+        if !pf_all[rl].is_empty() {
+            let m = median(&pf_all[rl]);
             let _ = write!(
                 w,
                 "; untraced (perf): {} (median {m:.4})",
@@ -1711,8 +1846,8 @@ fn main() -> ExitCode {
                         .map_err(|e| format!("{kind} server: {e}"))
                 }),
             _ => Err(
-                "usage: server ringloop|tokio|raw|ringloop-<n>core|tokio-mt<n> \
-                 <port-file> [--cpus C,…]"
+                "usage: server ringloop|ringloop-io_uring|ringloop-epoll|tokio|raw|\
+                 ringloop-<n>core|tokio-mt<n> <port-file> [--cpus C,…]"
                     .into(),
             ),
         },
@@ -1722,13 +1857,18 @@ fn main() -> ExitCode {
         "matrix" => matrix_main(&args[1..]),
         "syscalls" => syscalls_main(&args[1..]),
         "multicore" => multicore::main(&args[1..]),
-        // `--quick`: the sanity check covers the multi-core servers too.
-        _ if args.iter().any(|a| a == "--quick") => {
-            matrix_main(&args).and_then(|ok| multicore::main(&args).map(|ok2| ok && ok2))
-        }
+        "pairs" => pairs::main(&args[1..]),
+        "profile" => profile::main(&args[1..]),
+        // `--quick`: the sanity check covers the multi-core servers and the
+        // paired mode (and so the epoll backend) too.
+        _ if args.iter().any(|a| a == "--quick") => matrix_main(&args).and_then(|ok| {
+            let ok2 = multicore::main(&args)?;
+            Ok(ok && ok2 && pairs::main(&args)?)
+        }),
         _ if mode.starts_with("--") => matrix_main(&args),
         other => Err(format!(
-            "unknown mode {other:?}: server | client | matrix | syscalls | multicore | --quick"
+            "unknown mode {other:?}: server | client | matrix | pairs | syscalls | profile | \
+             multicore | --quick"
         )),
     };
     match res {
