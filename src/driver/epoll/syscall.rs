@@ -110,7 +110,11 @@ pub(crate) unsafe fn attempt(s: &RawSqe, kind: Kind) -> i32 {
     let ptr = s.addr as *mut libc::c_void;
     let len = s.len as usize;
     let dontwait = libc::c_long::from(s.op_flags as i32 | libc::MSG_DONTWAIT);
-    let (fd, p, n) = (libc::c_long::from(fd), ptr as libc::c_long, len as libc::c_long);
+    let (fd, p, n) = (
+        libc::c_long::from(fd),
+        ptr as libc::c_long,
+        len as libc::c_long,
+    );
     let null = 0 as libc::c_long;
     // Raw syscall(2), every argument widened to a long: libc's recv, send
     // and friends are thread-cancellation points, whose bookkeeping (pthread
@@ -129,7 +133,11 @@ pub(crate) unsafe fn attempt(s: &RawSqe, kind: Kind) -> i32 {
             (OP_SEND, _) => {
                 // A destination address (sendto), if the SQE carries one.
                 let dest_len = libc::c_long::from(s.file_index & 0xffff);
-                let dest = if dest_len == 0 { null } else { s.off as libc::c_long };
+                let dest = if dest_len == 0 {
+                    null
+                } else {
+                    s.off as libc::c_long
+                };
                 libc::syscall(libc::SYS_sendto, fd, p, n, dontwait, dest, dest_len)
             }
             (OP_WRITE, Kind::Socket) => {
