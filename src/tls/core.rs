@@ -39,9 +39,15 @@ type ReadJob = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
 type WriteJob = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
 type ShutdownJob = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
-/// Storage of one transport read: a whole TLS record (16 KiB of payload
-/// and its overhead) fits.
-const READ_BUF: usize = 17 * 1024;
+/// Storage of a transport read on a quiet connection: a whole TLS record
+/// (16 KiB of payload and its overhead) fits. An idle connection holds
+/// this much in its read in flight.
+const READ_SMALL: usize = 17 * 1024;
+/// Storage of a transport read while reads come back full (bulk data):
+/// fewer, larger reads.
+const READ_LARGE: usize = 64 * 1024;
+/// The largest write buffer kept for reuse between writes.
+const KEEP_WRITE_BUF: usize = 32 * 1024;
 
 /// The read side: the transport read in flight and what it received.
 pub(super) struct ReadSide {
@@ -56,6 +62,10 @@ pub(super) struct ReadSide {
     close_notify: bool,
     /// Ciphertext bytes received in all (for messages).
     received: u64,
+    /// The storage the next transport read asks for: [`READ_LARGE`] after
+    /// a read that filled its buffer, [`READ_SMALL`] after one that did
+    /// not fill a quarter of it.
+    size: usize,
     /// The failure every later read reports again.
     failed: Option<Failed>,
 }
@@ -103,6 +113,7 @@ impl<S: Transport> TlsStream<S> {
                 eof: false,
                 close_notify: false,
                 received: 0,
+                size: READ_SMALL,
                 failed: None,
             },
             wr: WriteSide {
@@ -198,7 +209,11 @@ impl<S: Transport> TlsStream<S> {
                 let mut buf = mem::take(&mut self.rd.buf);
                 self.rd.pos = 0;
                 buf.clear();
-                buf.reserve(READ_BUF);
+                if buf.capacity() > self.rd.size {
+                    // Back to small reads: give the large storage back.
+                    buf.shrink_to(self.rd.size);
+                }
+                buf.reserve(self.rd.size);
                 let io = self.io.clone();
                 self.rd.pending = Some(Box::pin(async move { io.read(buf).await }));
             }
@@ -216,6 +231,11 @@ impl<S: Transport> TlsStream<S> {
                     return Poll::Ready(self.process(cx, handshake));
                 }
                 Ok(n) => {
+                    if n >= buf.capacity() {
+                        self.rd.size = READ_LARGE;
+                    } else if n < buf.capacity() / 4 {
+                        self.rd.size = READ_SMALL;
+                    }
                     buf.truncate(n);
                     self.rd.buf = buf;
                     self.rd.pos = 0;
@@ -435,7 +455,11 @@ impl<S: Transport> TlsStream<S> {
         if let Some(job) = self.wr.pending.as_mut() {
             let (res, buf) = ready!(job.as_mut().poll(cx));
             self.wr.pending = None;
-            self.wr.spare = buf;
+            // Kept for the next job unless large (an idle connection
+            // should not hold a bulk write's storage).
+            if buf.capacity() <= KEEP_WRITE_BUF {
+                self.wr.spare = buf;
+            }
             if let Err(e) = res {
                 self.wr.failed = Some(again(&e));
                 return Poll::Ready(Err(e));
