@@ -738,3 +738,93 @@ fn fds_return_to_baseline_after_many_sessions() {
         });
     });
 }
+
+#[test]
+fn tls12_works_too() {
+    let _g = serial();
+    let pki = Pki::new();
+    run_bounded(Duration::from_secs(30), async {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = TlsConnector::new(Arc::new(config));
+        let (s, c) = handshake(&pki.server(&[]), &connector, localhost()).await;
+        let (mut s, mut c) = (s.unwrap(), c.unwrap());
+        assert_eq!(
+            c.connection().protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        let data = XorShift::new(12).bytes(300_000);
+        let (res, _) = c.write_all(data.clone()).await;
+        res.unwrap();
+        let (res, got) = s.read_exact(Vec::with_capacity(data.len())).await;
+        res.unwrap();
+        assert!(got == data);
+    });
+}
+
+/// A server that requires a client certificate from `pki`'s CA.
+fn mtls_server(pki: &Pki) -> TlsAcceptor {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![pki.leaf.clone(), pki.ca.clone()], key)
+        .unwrap();
+    TlsAcceptor::new(Arc::new(config))
+}
+
+#[test]
+fn client_certificates_checked_and_missing_one_named() {
+    let _g = serial();
+    let pki = Pki::new();
+    run_bounded(Duration::from_secs(30), async {
+        let acceptor = mtls_server(&pki);
+        // With a certificate from the CA (the server's own will do).
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![pki.leaf.clone()], key)
+            .unwrap();
+        let (s, c) = handshake(&acceptor, &TlsConnector::new(Arc::new(config)), localhost()).await;
+        let (s, _c) = (s.unwrap(), c.unwrap());
+        let peer = s.connection().peer_certificates().expect("client certs");
+        assert_eq!(peer[0], pki.leaf);
+
+        // Without one: the server names what is missing; under TLS 1.3 the
+        // client has finished its side and hears the refusal on its
+        // first read.
+        let (s, c) = handshake(&acceptor, &pki.client(&[]), localhost()).await;
+        let s = s.unwrap_err();
+        let t = tls_error(&s).expect("a TlsError");
+        assert!(t.is_certificate_error(), "{s}");
+        assert!(matches!(
+            t.rustls_error(),
+            rustls::Error::NoCertificatesPresented
+        ));
+        let e = match c {
+            Err(e) => e,
+            Ok(mut c) => c.read(Vec::with_capacity(8)).await.0.unwrap_err(),
+        };
+        assert!(
+            tls_error(&e).is_some_and(TlsError::is_certificate_error),
+            "{e}"
+        );
+        assert!(e.to_string().contains("refused our certificate"), "{e}");
+    });
+}
