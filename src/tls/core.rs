@@ -60,6 +60,9 @@ pub(super) struct ReadSide {
     eof: bool,
     /// The peer's `close_notify` arrived.
     close_notify: bool,
+    /// This side shut the transport's reading down: its end of stream is
+    /// ours, not a truncation by the peer.
+    shut_here: bool,
     /// Ciphertext bytes received in all (for messages).
     received: u64,
     /// The storage the next transport read asks for: [`READ_LARGE`] after
@@ -112,6 +115,7 @@ impl<S: Transport> TlsStream<S> {
                 pos: 0,
                 eof: false,
                 close_notify: false,
+                shut_here: false,
                 received: 0,
                 size: READ_SMALL,
                 failed: None,
@@ -156,7 +160,7 @@ impl<S: Transport> TlsStream<S> {
     /// job the writer may be waiting on (that would take the writer's
     /// wake-up); it only starts one for records rustls queued itself (a
     /// key update's answer, session tickets) when none is in flight.
-    pub(super) fn poll_readable(
+    pub(crate) fn poll_readable(
         &mut self,
         cx: &mut Context<'_>,
         drive_writes: bool,
@@ -173,6 +177,11 @@ impl<S: Transport> TlsStream<S> {
             match self.conn.reader().into_first_chunk() {
                 Ok(_) => return Poll::Ready(Ok(())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // After our own shutdown of reading, the end (no more
+                // plaintext) is not the peer's truncation.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && self.rd.shut_here => {
+                    return Poll::Ready(Ok(()));
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
             if let Some(f) = &self.rd.failed {
@@ -180,6 +189,25 @@ impl<S: Transport> TlsStream<S> {
             }
             ready!(self.poll_fill(cx, false))?;
         }
+    }
+
+    /// Whether the peer's close_notify arrived and every plaintext byte
+    /// before it was read.
+    pub(crate) fn at_clean_end(&mut self) -> bool {
+        self.unread.is_empty() && matches!(self.conn.reader().into_first_chunk(), Ok([]))
+    }
+
+    /// Records that this side is shutting the transport's reading down
+    /// (the stream layer's `close`): the end of stream that follows reads
+    /// as an end, not as a truncation.
+    pub(crate) fn reading_shut_here(&mut self) {
+        self.rd.shut_here = true;
+    }
+
+    /// The transport, shared (for a shutdown that must not hold a borrow
+    /// of the stream across its await).
+    pub(crate) fn transport(&self) -> Rc<S> {
+        self.io.clone()
     }
 
     /// Starts writing what rustls queued if no write is in flight (never
@@ -302,7 +330,7 @@ impl<S: Transport> TlsStream<S> {
 
     /// Copies buffered plaintext into `buf`'s storage from offset `at`, as
     /// much as fits; returns the new count of bytes from `at`.
-    pub(super) fn take_plaintext<B: IoBufMut>(&mut self, buf: B, at: usize) -> (usize, B) {
+    pub(crate) fn take_plaintext<B: IoBufMut>(&mut self, buf: B, at: usize) -> (usize, B) {
         let total = buf.bytes_total();
         let mut got = 0;
         let mut buf = buf;
@@ -363,7 +391,7 @@ impl<S: Transport> TlsStream<S> {
 
     /// Encrypts plaintext from `src` into rustls's queue (as much as its
     /// 64 KiB bound takes) once there is room, and starts writing it.
-    pub(super) fn poll_write_plain(
+    pub(crate) fn poll_write_plain(
         &mut self,
         cx: &mut Context<'_>,
         src: &[u8],
@@ -416,7 +444,7 @@ impl<S: Transport> TlsStream<S> {
     }
 
     /// Writes every queued record: ready when none is left.
-    pub(super) fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_job(cx))?;
             if let Some(e) = &self.wr.failed {
@@ -430,7 +458,7 @@ impl<S: Transport> TlsStream<S> {
     }
 
     /// `close_notify`, flush, then the transport's shutdown.
-    pub(super) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.wr.closing {
             self.conn.send_close_notify();
             self.wr.closing = true;

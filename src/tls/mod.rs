@@ -9,6 +9,11 @@
 //! streams' (`let (res, buf) = tls.read(buf).await;`); `futures_io`'s
 //! `AsyncRead`, `AsyncBufRead` and `AsyncWrite` are implemented too.
 //!
+//! asyncio's streams run over TLS too: [`TlsAcceptor::start_server`] and
+//! [`TlsConnector::open_connection`] give the same
+//! [`StreamReader`](crate::io::StreamReader) and
+//! [`StreamWriter`](crate::io::StreamWriter) as plain TCP.
+//!
 //! Dropping a handshake closes the connection; dropping a read or write
 //! loses no byte and leaves no record half written (see [`TlsStream`] and
 //! `docs/design/tls.md`). Errors name what failed: a [`TlsError`] inside an
