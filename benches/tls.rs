@@ -546,6 +546,41 @@ fn row(name: &str, unit: &str, scale: f64, pairs: &[Pair]) -> String {
     )
 }
 
+/// What the figures were measured with: date, kernel, rustc, the crates
+/// under both servers (from Cargo.lock), ringloop's backend.
+fn versions() -> String {
+    let cmd = |c: &str, args: &[&str]| {
+        std::process::Command::new(c)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .unwrap_or_default();
+    let version = |name: &str| {
+        let key = format!("name = \"{name}\"\nversion = \"");
+        lock.find(&key)
+            .and_then(|i| lock[i + key.len()..].split('"').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let backend = ringloop::EventLoop::new()
+        .map(|l| l.backend().to_string())
+        .unwrap_or_else(|e| format!("none ({e})"));
+    format!(
+        "{} · kernel {} · {} · rustls {} (ring {}) · tokio {} · tokio-rustls {} · ringloop backend: {backend}",
+        cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        cmd("uname", &["-r"]),
+        cmd("rustc", &["--version"]),
+        version("rustls"),
+        version("ring"),
+        version("tokio"),
+        version("tokio-rustls"),
+    )
+}
+
 fn main() {
     let cfg = parse_args();
     let pki = Pki::new();
@@ -575,6 +610,15 @@ fn main() {
     );
     let load_end = load1();
     let mut table = String::new();
+    table.push_str(&format!(
+        "Command: `cargo bench --features tls --bench tls -- {}`\n\n{}\n\n",
+        std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect::<Vec<_>>()
+            .join(" "),
+        versions()
+    ));
     table.push_str(&format!(
         "{} pairs; bulk: {} MiB each way on one connection; handshakes: {} in a row; \
          1-min load {load_start:.2} at the start, {load_end:.2} at the end.\n\n",
