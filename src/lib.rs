@@ -45,7 +45,8 @@
 //! epoll carrying out the same submissions) → `task` (one allocation per task, FIFO run queue) → `runtime`
 //! (the loop, timers, callbacks, the blocking pool) → [`time`], [`Promise`],
 //! [`combinators`], [`sync`], and the I/O modules [`io`], [`net`], [`fs`],
-//! [`process`], [`signal`].
+//! [`process`], [`signal`]; with the cargo feature `tls`, `tls` (rustls
+//! sessions over ringloop's streams).
 //!
 //! # Cancellation
 //!
@@ -86,6 +87,8 @@ pub mod sync;
 mod sys;
 mod task;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use combinators::{
     AsCompleted, AsCompletedError, ChildError, ChildHandle, ChildTask, Gather, GatherAll,

@@ -6,11 +6,14 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::net::socket::Socket;
 use crate::net::{TcpListener, TcpStream};
 use crate::task::{ExceptionContext, Task};
+use conn::Conn;
 
+mod conn;
 mod reader;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 pub use reader::StreamReader;
@@ -143,13 +146,13 @@ fn copy_error(e: &io::Error) -> io::Error {
 /// Connection failures, or no running loop.
 pub async fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = TcpStream::connect(addr).await?;
-    Ok(streams(stream.into_socket(), DEFAULT_LIMIT))
+    Ok(streams(Conn::Plain(stream.into_socket()), DEFAULT_LIMIT))
 }
 
-fn streams(socket: Socket, limit: usize) -> (StreamReader, StreamWriter) {
+fn streams(conn: Conn, limit: usize) -> (StreamReader, StreamWriter) {
     (
-        StreamReader::new(socket.clone(), limit),
-        StreamWriter::new(socket),
+        StreamReader::new(conn.clone(), limit),
+        StreamWriter::new(conn),
     )
 }
 
@@ -215,15 +218,21 @@ where
     H: Fn(StreamReader, StreamWriter) -> F + 'static,
     F: Future<Output = ()> + 'static,
 {
+    serve(addr, move |stream| {
+        let (r, w) = streams(Conn::Plain(stream.into_socket()), DEFAULT_LIMIT);
+        crate::spawn(handler(r, w)).detach();
+    })
+}
+
+/// Binds `addr` and hands every accepted connection to `on_accept`, in an
+/// accept loop that only a failure of the listener stops.
+fn serve(addr: impl ToSocketAddrs, on_accept: impl Fn(TcpStream) + 'static) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
     let addr = listener.local_addr()?;
     let acceptor = crate::spawn(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    let (r, w) = streams(stream.into_socket(), DEFAULT_LIMIT);
-                    crate::spawn(handler(r, w)).detach();
-                }
+                Ok((stream, _peer)) => on_accept(stream),
                 Err(e) => {
                     crate::runtime::report_exception(
                         None,

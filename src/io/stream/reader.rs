@@ -4,9 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 
+use super::conn::Conn;
 use super::{IncompleteReadError, LimitOverrunError, READ_CHUNK, StreamError, copy_error};
 use crate::buf::kept::KeepsReads;
-use crate::net::socket::Socket;
 
 /// The reading end of a stream (asyncio's `StreamReader`): buffered reads
 /// by size, line or separator.
@@ -40,7 +40,7 @@ use crate::net::socket::Socket;
 /// .unwrap();
 /// ```
 pub struct StreamReader {
-    socket: Socket,
+    conn: Conn,
     buf: Vec<u8>,
     /// The peer's end of stream was seen (a read returned 0, or a peek did).
     eof: Cell<bool>,
@@ -50,9 +50,9 @@ pub struct StreamReader {
 }
 
 impl StreamReader {
-    pub(crate) fn new(socket: Socket, limit: usize) -> StreamReader {
+    pub(crate) fn new(conn: impl Into<Conn>, limit: usize) -> StreamReader {
         StreamReader {
-            socket,
+            conn: conn.into(),
             buf: Vec::new(),
             eof: Cell::new(false),
             error: RefCell::new(None),
@@ -74,12 +74,18 @@ impl StreamReader {
         if self.eof.get() {
             return true;
         }
-        let kept = self.socket.kept();
+        let Some(socket) = self.conn.socket() else {
+            // TLS: only a close_notify already read says so without I/O.
+            let end = self.conn.at_clean_end();
+            self.eof.set(end);
+            return end;
+        };
+        let kept = socket.kept();
         if kept.len() > 0 || kept.reads_in_flight() > 0 {
             // Bytes an abandoned read got, or one still in the kernel.
             return false;
         }
-        match crate::sys::peek_byte(&self.socket) {
+        match crate::sys::peek_byte(socket) {
             Ok(0) => {
                 self.eof.set(true);
                 true
@@ -130,7 +136,7 @@ impl StreamReader {
         }
         loop {
             let chunk = Vec::with_capacity(READ_CHUNK);
-            let (res, chunk) = self.socket.recv(chunk).await;
+            let (res, chunk) = self.conn.recv(chunk).await;
             match res {
                 Ok(0) => {
                     self.eof.set(true);
@@ -291,7 +297,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 impl fmt::Debug for StreamReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamReader")
-            .field("socket", &self.socket)
+            .field("conn", &self.conn)
             .field("buffered", &self.buf.len())
             .field("eof", &self.eof.get())
             .field("failed", &self.error.borrow().is_some())

@@ -9,8 +9,8 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use super::conn::Conn;
 use super::copy_error;
-use crate::net::socket::Socket;
 use crate::task::Task;
 
 /// What the writer and its flusher task share.
@@ -21,7 +21,7 @@ use crate::task::Task;
 /// both sides down and ends it; `dropped` ends it after the write side is
 /// shut down. A send error ends it too. `closed` is set when it ends.
 struct WriterState {
-    socket: Socket,
+    conn: Conn,
     /// Bytes written and not yet handed to a send.
     pending: RefCell<VecDeque<u8>>,
     /// Bytes in the send in flight (still "buffered" for `drain`).
@@ -68,7 +68,7 @@ impl WriterState {
     /// gone already) is reported by `drain`/`wait_closed` unless an error
     /// was already.
     async fn shutdown(&self, how: std::net::Shutdown) {
-        if let Err(e) = self.socket.shutdown(how).await {
+        if let Err(e) = self.conn.shutdown(how).await {
             let mut error = self.error.borrow_mut();
             if error.is_none() && e.kind() != io::ErrorKind::NotConnected {
                 *error = Some(e);
@@ -96,9 +96,9 @@ pub struct StreamWriter {
 }
 
 impl StreamWriter {
-    pub(super) fn new(socket: Socket) -> StreamWriter {
+    pub(super) fn new(conn: Conn) -> StreamWriter {
         let state = Rc::new(WriterState {
-            socket,
+            conn,
             pending: RefCell::new(VecDeque::new()),
             in_flight: Cell::new(0),
             high: Cell::new(64 * 1024),
@@ -281,7 +281,7 @@ impl Drop for StreamWriter {
 impl fmt::Debug for StreamWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamWriter")
-            .field("socket", &self.state.socket)
+            .field("conn", &self.state.conn)
             .field("buffered", &self.buffer_size())
             .field("eof_requested", &self.state.eof_requested.get())
             .field("closing", &self.state.closing.get())
@@ -333,7 +333,7 @@ async fn flush_loop(s: Rc<WriterState>) {
             .await;
             continue;
         }
-        let (res, sent) = s.socket.send(out).await;
+        let (res, sent) = s.conn.send(out).await;
         out = sent;
         match res {
             Ok(n) => {
