@@ -71,6 +71,8 @@ mod buf;
 pub mod combinators;
 mod driver;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 // Hooks for the cargo-fuzz targets in fuzz/ (`--cfg fuzzing` only).
 #[cfg(fuzzing)]
 #[doc(hidden)]
