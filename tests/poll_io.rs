@@ -288,38 +288,74 @@ fn dropping_armed_poll_ios_leaks_no_fd() {
     });
 }
 
-/// A blocking peer on a thread: request/response in small pieces, so each
-/// read finds the socket drained and waits for its poll (short reads mark
-/// the stream drained; the poll, armed without a syscall, must still fire).
+/// Request/response in small pieces with a blocking peer on a thread, so
+/// each read finds the socket drained and waits for its poll (a short
+/// read marks the stream drained: the poll is armed without a syscall
+/// and, on the epoll backend, without a `poll(2)`; it must still fire).
+async fn small_round_trips(rounds: u32) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 5];
+        for i in 0..rounds {
+            s.write_all(&i.to_le_bytes()).unwrap();
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf[..4], &i.to_le_bytes());
+            assert_eq!(buf[4], b'!');
+        }
+    });
+    let (server, _) = listener.accept().await.unwrap();
+    server.set_nodelay(true).unwrap();
+    let mut io = server.into_poll_io();
+    let mut req = [0u8; 4];
+    for _ in 0..rounds {
+        io.read_exact(&mut req).await.unwrap();
+        let out = [req[0], req[1], req[2], req[3], b'!'];
+        io.write_all(&out).await.unwrap();
+    }
+    ringloop::to_thread(move || peer.join().unwrap())
+        .await
+        .unwrap();
+}
+
 #[test]
 fn many_small_round_trips_through_polls() {
-    run_bounded(Duration::from_secs(30), async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let peer = std::thread::spawn(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.set_nodelay(true).unwrap();
-            let mut buf = [0u8; 5];
-            for i in 0..2000u32 {
-                s.write_all(&i.to_le_bytes()).unwrap();
-                s.read_exact(&mut buf).unwrap();
-                assert_eq!(&buf[..4], &i.to_le_bytes());
-                assert_eq!(buf[4], b'!');
-            }
+    run_bounded(Duration::from_secs(30), small_round_trips(2000));
+}
+
+/// The epoll backend, forced (so this runs in the io_uring pass too):
+/// polls armed on a socket found drained skip `poll(2)` and wait for the
+/// next edge, reading and writing; a write that filled the send buffer
+/// resumes when the peer drains it.
+#[test]
+fn on_the_epoll_backend_drained_sockets_wake_on_the_next_edge() {
+    let lp = ringloop::Builder::new()
+        .backend(ringloop::Backend::Epoll)
+        .build()
+        .unwrap();
+    lp.run_until_complete(async {
+        small_round_trips(500).await;
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mut a, mut b) = (a.into_poll_io(), b.into_poll_io());
+        let data = bytes(3, 0, 4 << 20);
+        let writer = spawn(async move {
+            a.write_all(&data).await.unwrap();
+            a.close().await.unwrap();
         });
-        let (server, _) = listener.accept().await.unwrap();
-        server.set_nodelay(true).unwrap();
-        let mut io = server.into_poll_io();
-        let mut req = [0u8; 4];
-        for _ in 0..2000u32 {
-            io.read_exact(&mut req).await.unwrap();
-            let out = [req[0], req[1], req[2], req[3], b'!'];
-            io.write_all(&out).await.unwrap();
-        }
-        ringloop::to_thread(move || peer.join().unwrap())
-            .await
-            .unwrap();
-    });
+        sleep(ms(20)).await; // the writer fills the buffer and waits
+        let got = read_all_of(&mut b).await;
+        assert!(got == bytes(3, 0, 4 << 20));
+        writer.await.unwrap();
+    })
+    .unwrap();
+}
+
+async fn read_all_of<S>(io: &mut PollIo<S>) -> Vec<u8> {
+    let mut got = Vec::new();
+    io.read_to_end(&mut got).await.unwrap();
+    got
 }
 
 /// The raw poll interface on a `Pin<&mut>`: `PollRead`/`PollWrite` as a

@@ -258,6 +258,16 @@ impl Driver {
         }
     }
 
+    /// The readiness path found `fd` drained in the directions of
+    /// `events` (`POLLIN`/`POLLOUT`): the epoll backend's next poll there
+    /// waits for an edge without a `poll(2)` first. Nothing to do on
+    /// io_uring, whose `POLL_ADD` checks readiness when it is armed.
+    pub(crate) fn note_drained(&mut self, fd: std::os::fd::RawFd, events: u32) {
+        if let Kernel::Epoll(e) = &mut *self.kernel {
+            e.note_drained(fd, events);
+        }
+    }
+
     /// Gives the epoll backend its way to run blocking syscalls (files,
     /// paths) on a thread; without it they block the loop. The io_uring
     /// backend does not need one.

@@ -46,6 +46,9 @@ use crate::driver::op::poll_add::PollAdd;
 use crate::io::{PollRead, PollWrite};
 use crate::sys::nowait;
 
+const POLLIN: u32 = libc::POLLIN as u32;
+const POLLOUT: u32 = libc::POLLOUT as u32;
+
 /// Syscalls one call makes at most before it yields (a poll that keeps
 /// completing at once while the syscall keeps saying `EAGAIN`).
 const MAX_TRIES: usize = 4;
@@ -96,12 +99,20 @@ impl Waiter {
         }
     }
 
-    /// What a syscall that had room for `want` bytes said.
-    fn after(&mut self, res: &io::Result<usize>, want: usize) {
-        match res {
-            Ok(n) if *n > 0 && *n < want => self.maybe_ready = false,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.maybe_ready = false,
-            _ => {}
+    /// What a syscall that had room for `want` bytes said; a drained
+    /// direction is also told to the driver (the epoll backend then arms
+    /// the next poll without asking the kernel first).
+    fn after(&mut self, socket: &Socket, events: u32, res: &io::Result<usize>, want: usize) {
+        let drained = match res {
+            Ok(n) => *n > 0 && *n < want,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if drained {
+            self.maybe_ready = false;
+            socket
+                .driver()
+                .borrow_mut()
+                .note_drained(socket.as_raw_fd(), events);
         }
     }
 }
@@ -193,7 +204,7 @@ impl<S> PollIo<S> {
             if let Some(res) = ready!(kept.poll_serve_borrowed(cx, buf)) {
                 return Poll::Ready(res.map(drop));
             }
-            match self.read.poll_ready(&self.socket, libc::POLLIN as u32, cx) {
+            match self.read.poll_ready(&self.socket, POLLIN, cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
@@ -205,7 +216,7 @@ impl<S> PollIo<S> {
             }
             let want = buf.remaining();
             let res = buf.recv_nowait(self.socket.as_raw_fd());
-            self.read.after(&res, want);
+            self.read.after(&self.socket, POLLIN, &res, want);
             match res {
                 Ok(_) => return Poll::Ready(Ok(())),
                 Err(e) if retry(&e) => {}
@@ -227,12 +238,9 @@ impl<S> PollIo<S> {
             return Poll::Ready(Ok(0));
         }
         for _ in 0..MAX_TRIES {
-            ready!(
-                self.write
-                    .poll_ready(&self.socket, libc::POLLOUT as u32, cx)
-            )?;
+            ready!(self.write.poll_ready(&self.socket, POLLOUT, cx))?;
             let res = send(self.fd());
-            self.write.after(&res, want);
+            self.write.after(&self.socket, POLLOUT, &res, want);
             match res {
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(e) if retry(&e) => {}
