@@ -22,7 +22,9 @@
 //!   are checked, not timed. Prints `RESULT client reqs_per_s=… p50_us=…
 //!   p99_us=… total=…`.
 //! - `pairs [--conns 16,100,1000] [--pairs N] [--secs S] [--a KIND]
-//!   [--b KIND] [--body N] [--out FILE]`: for each connection count, N pairs of
+//!   [--b KIND] [--a-exe PATH] [--b-exe PATH] [--body N] [--out FILE]`:
+//!   (`--a-exe`/`--b-exe`: that side's server from another build of this
+//!   bench, to compare two commits) for each connection count, N pairs of
 //!   runs of A and B (a fresh server and client process each), the order
 //!   flipped every other pair; prints each pair, then the median ratio
 //!   A/B of req/s and of server CPU per request with their interquartile
@@ -278,11 +280,18 @@ struct Run {
     p99: f64,
 }
 
-fn one_run(kind: &str, conns: usize, secs: f64, body: &[String]) -> io::Result<Run> {
+fn one_run(
+    kind: &str,
+    server_exe: Option<&str>,
+    conns: usize,
+    secs: f64,
+    body: &[String],
+) -> io::Result<Run> {
     let exe = std::env::current_exe()?;
+    let server_exe = server_exe.map_or(exe.clone(), std::path::PathBuf::from);
     let port_file = std::env::temp_dir().join(format!("ringloop-http-{}", std::process::id()));
     let _ = std::fs::remove_file(&port_file);
-    let server = Command::new(&exe)
+    let server = Command::new(&server_exe)
         .args(["server", kind])
         .arg(&port_file)
         .args(body)
@@ -360,12 +369,24 @@ struct PairsArgs {
     secs: f64,
     a: String,
     b: String,
+    /// `--a-exe`/`--b-exe PATH`: that side's server from another build
+    /// of this bench (e.g. a base commit's), same kind.
+    a_exe: Option<String>,
+    b_exe: Option<String>,
     out: Option<String>,
     /// `--body N`: N-byte responses instead of hello world.
     body: Option<usize>,
 }
 
-fn pairs(p: PairsArgs) -> io::Result<()> {
+fn pairs(mut p: PairsArgs) -> io::Result<()> {
+    // A side served by another build is named after it too.
+    let label = |kind: &str, exe: &Option<String>| match exe {
+        Some(e) => format!("{kind}@{}", e.rsplit('/').next().unwrap_or(e)),
+        None => kind.to_owned(),
+    };
+    let (label_a, label_b) = (label(&p.a, &p.a_exe), label(&p.b, &p.b_exe));
+    let kind_a = std::mem::replace(&mut p.a, label_a);
+    let kind_b = std::mem::replace(&mut p.b, label_b);
     let backend = std::env::var("RINGLOOP_BACKEND").unwrap_or_else(|_| "auto".into());
     println!(
         "# {} vs {}, {}: {} pairs of {} s runs per point; ringloop backend {backend}; load {}",
@@ -387,22 +408,22 @@ fn pairs(p: PairsArgs) -> io::Result<()> {
         let (mut rps, mut cpu) = (Vec::new(), Vec::new());
         let (mut a_abs, mut b_abs) = (Vec::new(), Vec::new());
         for i in 0..p.pairs {
-            let order = if i % 2 == 0 {
-                [&p.a, &p.b]
-            } else {
-                [&p.b, &p.a]
-            };
-            let mut got = Vec::new();
-            for kind in order {
-                let r = one_run(kind, conns, p.secs, &body_args)?;
+            let sides = [(&kind_a, p.a_exe.as_deref()), (&kind_b, p.b_exe.as_deref())];
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut got = [None, None];
+            for side in order {
+                let (kind, exe) = sides[side];
+                let r = one_run(kind, exe, conns, p.secs, &body_args)?;
+                let label = if side == 0 { "A" } else { "B" };
                 tsv += &format!(
-                    "{conns}\t{i}\t{kind}\t{:.0}\t{:.2}\t{}\t{}\n",
+                    "{conns}\t{i}\t{label}:{kind}\t{:.0}\t{:.2}\t{}\t{}\n",
                     r.rps, r.cpu_us_per_req, r.p50, r.p99
                 );
-                got.push((kind.clone(), r));
+                got[side] = Some(r);
             }
-            let find = |k: &str| &got.iter().find(|(n, _)| n == k).expect("ran").1;
-            let (a, b) = (find(&p.a), find(&p.b));
+            let [Some(a), Some(b)] = &got else {
+                unreachable!("both sides ran")
+            };
             println!(
                 "conns {conns:4} pair {i:2}: {} {:8.0} req/s {:5.2} µs/req p50 {:4} p99 {:5} | {} {:8.0} req/s {:5.2} µs/req p50 {:4} p99 {:5} | ratio {:.3}",
                 p.a,
@@ -461,6 +482,8 @@ fn parse_pairs(mut args: impl Iterator<Item = String>) -> Result<PairsArgs, Stri
         secs: 1.5,
         a: "ringloop".into(),
         b: "tokio".into(),
+        a_exe: None,
+        b_exe: None,
         out: None,
         body: None,
     };
@@ -477,6 +500,8 @@ fn parse_pairs(mut args: impl Iterator<Item = String>) -> Result<PairsArgs, Stri
             "--secs" => p.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--a" => p.a = value()?,
             "--b" => p.b = value()?,
+            "--a-exe" => p.a_exe = Some(value()?),
+            "--b-exe" => p.b_exe = Some(value()?),
             "--out" => p.out = Some(value()?),
             "--body" => p.body = Some(value()?.parse().map_err(|e| format!("--body: {e}"))?),
             "--bench" => {}
@@ -520,6 +545,8 @@ fn main() -> io::Result<()> {
             secs: 0.5,
             a: "ringloop".into(),
             b: "tokio".into(),
+            a_exe: None,
+            b_exe: None,
             out: None,
             body: None,
         }),

@@ -289,9 +289,9 @@ fn dropping_armed_poll_ios_leaks_no_fd() {
 }
 
 /// Request/response in small pieces with a blocking peer on a thread, so
-/// each read finds the socket drained and waits for its poll (a short
-/// read marks the stream drained: the poll is armed without a syscall
-/// and, on the epoll backend, without a `poll(2)`; it must still fire).
+/// each read finds the socket drained and waits for the next edge (a
+/// short read marks the stream drained: the wait starts without a
+/// syscall, and the edge must still come).
 async fn small_round_trips(rounds: u32) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -325,10 +325,9 @@ fn many_small_round_trips_through_polls() {
     run_bounded(Duration::from_secs(30), small_round_trips(2000));
 }
 
-/// The epoll backend, forced (so this runs in the io_uring pass too):
-/// polls armed on a socket found drained skip `poll(2)` and wait for the
-/// next edge, reading and writing; a write that filled the send buffer
-/// resumes when the peer drains it.
+/// The epoll backend, forced (so this runs in the io_uring pass too): the
+/// multishot read poll reports each edge after a drained read, and a write
+/// that filled the send buffer resumes when the peer drains it.
 #[test]
 fn on_the_epoll_backend_drained_sockets_wake_on_the_next_edge() {
     let lp = ringloop::Builder::new()

@@ -258,16 +258,6 @@ impl Driver {
         }
     }
 
-    /// The readiness path found `fd` drained in the directions of
-    /// `events` (`POLLIN`/`POLLOUT`): the epoll backend's next poll there
-    /// waits for an edge without a `poll(2)` first. Nothing to do on
-    /// io_uring, whose `POLL_ADD` checks readiness when it is armed.
-    pub(crate) fn note_drained(&mut self, fd: std::os::fd::RawFd, events: u32) {
-        if let Kernel::Epoll(e) = &mut *self.kernel {
-            e.note_drained(fd, events);
-        }
-    }
-
     /// Gives the epoll backend its way to run blocking syscalls (files,
     /// paths) on a thread; without it they block the loop. The io_uring
     /// backend does not need one.
@@ -991,6 +981,19 @@ impl Driver {
             _ => *waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Drops the completions a multishot op queued and nobody took yet
+    /// (its final one stays, so the stream still ends).
+    pub(crate) fn discard_multi(&mut self, key: OpKey) {
+        let slot = &mut self.ops[key.index as usize];
+        debug_assert_eq!(slot.generation, key.generation);
+        if let Lifecycle::Multi { queue, ended, .. } = &mut slot.life {
+            let keep_last = *ended;
+            let last = if keep_last { queue.pop_back() } else { None };
+            queue.clear();
+            queue.extend(last);
+        }
     }
 
     /// A multishot op's stream was dropped. Completions already queued go

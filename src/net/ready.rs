@@ -9,16 +9,26 @@
 //!    the same whichever way it is read.
 //! 2. A non-blocking `recv(MSG_DONTWAIT)` straight into the caller's
 //!    buffer.
-//! 3. On `EAGAIN`, an `IORING_OP_POLL_ADD` for `POLLIN` waits for
-//!    readability (the epoll backend carries out the same SQE with
-//!    `poll(2)` and its epoll set), then step 2 again.
+//! 3. On `EAGAIN`, wait for readability, then step 2 again. Reads wait on
+//!    a *multishot* `IORING_OP_POLL_ADD` (`POLLIN | POLLRDHUP`), armed at
+//!    the first wait and kept for the stream's life: one completion per
+//!    readiness edge, nothing re-armed per request (measured faster than a
+//!    one-shot poll per wait: `docs/design/hyper.md`). Edges it reported
+//!    before the syscall that found the socket drained are discarded, so
+//!    the wait is for the next one. Kernels that refuse multishot polls
+//!    (before 5.13) get a one-shot poll per wait instead. The epoll backend
+//!    carries out the same SQEs with its epoll set.
 //!
 //! As tokio does, a short read (fewer bytes than there was room for) marks
-//! the stream drained, so the next read arms its poll without first making
-//! the `recv` that would only say `EAGAIN`; the poll checks readiness when
-//! it is armed, so a wrong guess costs a loop turn, never a lost wake-up.
+//! the stream drained, so the next read waits without first making the
+//! `recv` that would only say `EAGAIN`. That guess is safe because every
+//! byte that arrives after it makes a new edge, except the end of stream:
+//! once a poll reports the peer's end (`POLLRDHUP`, `POLLHUP`, `POLLERR`)
+//! no further edge comes, so from then on every read makes its `recv`
+//! (which answers at once).
 //!
-//! Writes are the same with `send`/`sendmsg` and `POLLOUT`.
+//! Writes are the same with `send`/`sendmsg` and a one-shot poll for
+//! `POLLOUT` (a multishot one would report every ACK that frees room).
 //!
 //! # Cancellation
 //!
@@ -41,30 +51,47 @@ use std::task::{Context, Poll, ready};
 use super::socket::Socket;
 use crate::buf::ReadBuf;
 use crate::buf::kept::KeepsReads;
-use crate::driver::op::Op;
 use crate::driver::op::poll_add::PollAdd;
+use crate::driver::op::poll_multi::PollMulti;
+use crate::driver::op::{MultiOp, Op};
 use crate::io::{PollRead, PollWrite};
 use crate::sys::nowait;
 
 const POLLIN: u32 = libc::POLLIN as u32;
+const POLLRDHUP: u32 = libc::POLLRDHUP as u32;
 const POLLOUT: u32 = libc::POLLOUT as u32;
+/// Readiness that no further edge follows: the peer's end, an error.
+const CLOSED: u32 = (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) as u32;
 
 /// Syscalls one call makes at most before it yields (a poll that keeps
 /// completing at once while the syscall keeps saying `EAGAIN`).
 const MAX_TRIES: usize = 4;
 
-/// One direction's readiness: its poll in flight, and whether the fd may
+/// One direction's readiness: how it waits (a one-shot poll armed per
+/// wait, or a multishot poll armed once and kept), and whether the fd may
 /// be ready (the last syscall was not a short or `EAGAIN` one).
 struct Waiter {
     poll: Option<Op<PollAdd<Socket>>>,
+    multi: Option<MultiOp<PollMulti<Socket>>>,
+    /// Wait with a multishot poll (reads: each request re-arms nothing;
+    /// turned off when the kernel refuses it).
+    multishot: bool,
     maybe_ready: bool,
+    /// A poll reported the peer's end (`POLLRDHUP`, `POLLHUP`, `POLLERR`):
+    /// no further edge will come, so a short read no longer means drained
+    /// (the end of stream is still to be read) and every call makes its
+    /// syscall, which answers at once from now on.
+    closed: bool,
 }
 
 impl Waiter {
-    fn new() -> Waiter {
+    fn new(multishot: bool) -> Waiter {
         Waiter {
             poll: None,
+            multi: None,
+            multishot,
             maybe_ready: true,
+            closed: false,
         }
     }
 
@@ -79,6 +106,14 @@ impl Waiter {
         if self.maybe_ready {
             return Poll::Ready(Ok(()));
         }
+        if self.multishot {
+            match ready!(self.poll_multi(socket, events, cx)) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                // Refused (Linux before 5.13): one-shot polls from now on.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.multishot = false,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
         let poll = match &mut self.poll {
             Some(op) => op,
             None => {
@@ -89,6 +124,9 @@ impl Waiter {
         let res = ready!(Pin::new(poll).poll(cx));
         self.poll = None;
         self.maybe_ready = true;
+        if let Ok(revents) = res {
+            self.closed |= revents & CLOSED != 0;
+        }
         match res {
             // `POLLERR`/`POLLHUP` too: the syscall reports what happened.
             Ok(_) => Poll::Ready(Ok(())),
@@ -99,20 +137,51 @@ impl Waiter {
         }
     }
 
-    /// What a syscall that had room for `want` bytes said; a drained
-    /// direction is also told to the driver (the epoll backend then arms
-    /// the next poll without asking the kernel first).
-    fn after(&mut self, socket: &Socket, events: u32, res: &io::Result<usize>, want: usize) {
+    /// Waits for the multishot poll's next completion (arming it the
+    /// first time). `Err(EINVAL)`: the kernel refused it.
+    fn poll_multi(
+        &mut self,
+        socket: &Socket,
+        events: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let multi = match &mut self.multi {
+            Some(op) => op,
+            None => {
+                let op = MultiOp::submit(socket.driver(), PollMulti::new(socket.clone(), events))?;
+                self.multi.insert(op)
+            }
+        };
+        let item = ready!(multi.poll_next(cx));
+        match item {
+            Some(Ok(revents)) => self.closed |= revents & CLOSED != 0,
+            // Ended (cancelled, or the kernel dropped it): armed anew at
+            // the next wait; the syscall says what state the socket is in.
+            None => self.multi = None,
+            Some(Err(e)) => {
+                self.multi = None;
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        self.maybe_ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    /// What a syscall that had room for `want` bytes said.
+    fn after(&mut self, res: &io::Result<usize>, want: usize) {
         let drained = match res {
             Ok(n) => *n > 0 && *n < want,
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         };
-        if drained {
+        if drained && !self.closed {
             self.maybe_ready = false;
-            socket
-                .driver()
-                .borrow_mut()
-                .note_drained(socket.as_raw_fd(), events);
+            // Edges the multishot poll reported so far came before this
+            // syscall found the socket drained: wait for the next one.
+            if let Some(multi) = &mut self.multi {
+                multi.discard_queued();
+            }
         }
     }
 }
@@ -165,8 +234,8 @@ impl<S> PollIo<S> {
         PollIo {
             stream,
             socket,
-            read: Waiter::new(),
-            write: Waiter::new(),
+            read: Waiter::new(true),
+            write: Waiter::new(false),
         }
     }
 
@@ -204,7 +273,7 @@ impl<S> PollIo<S> {
             if let Some(res) = ready!(kept.poll_serve_borrowed(cx, buf)) {
                 return Poll::Ready(res.map(drop));
             }
-            match self.read.poll_ready(&self.socket, POLLIN, cx) {
+            match self.read.poll_ready(&self.socket, POLLIN | POLLRDHUP, cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
@@ -216,7 +285,7 @@ impl<S> PollIo<S> {
             }
             let want = buf.remaining();
             let res = buf.recv_nowait(self.socket.as_raw_fd());
-            self.read.after(&self.socket, POLLIN, &res, want);
+            self.read.after(&res, want);
             match res {
                 Ok(_) => return Poll::Ready(Ok(())),
                 Err(e) if retry(&e) => {}
@@ -240,7 +309,7 @@ impl<S> PollIo<S> {
         for _ in 0..MAX_TRIES {
             ready!(self.write.poll_ready(&self.socket, POLLOUT, cx))?;
             let res = send(self.fd());
-            self.write.after(&self.socket, POLLOUT, &res, want);
+            self.write.after(&res, want);
             match res {
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(e) if retry(&e) => {}
@@ -284,6 +353,17 @@ impl<S> PollIo<S> {
     /// `shutdown(2)` errors (`NotConnected`).
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         nowait::shutdown(self.fd(), std::net::Shutdown::Write)
+    }
+
+    /// [`PollIo::shutdown_write`] for the poll traits' shutdown: a
+    /// connection the peer already tore down (`ENOTCONN` after its reset)
+    /// has nothing left to shut down, which is not a failure of the
+    /// shutdown (hyper would report it as the connection's error).
+    fn shutdown_gone_ok(&mut self) -> io::Result<()> {
+        match self.shutdown_write() {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        }
     }
 }
 
@@ -335,7 +415,7 @@ impl<S> PollWrite for PollIo<S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.get_mut().shutdown_write())
+        Poll::Ready(self.get_mut().shutdown_gone_ok())
     }
 }
 
@@ -373,7 +453,7 @@ impl<S> futures_util::io::AsyncWrite for PollIo<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.get_mut().shutdown_write())
+        Poll::Ready(self.get_mut().shutdown_gone_ok())
     }
 }
 
@@ -384,5 +464,44 @@ impl<S: fmt::Debug> fmt::Debug for PollIo<S> {
             .field("read_armed", &self.read.poll.is_some())
             .field("write_armed", &self.write.poll.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::net::UnixStream;
+
+    /// The one-shot read poll (what kernels before 5.13 get, refusing the
+    /// multishot one): round trips that wait for each edge, and the end of
+    /// stream after a short read.
+    #[test]
+    fn one_shot_read_polls_wait_for_each_edge_and_see_the_end() {
+        crate::run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (mut a, mut b) = (a.into_poll_io(), b.into_poll_io());
+            b.read.multishot = false;
+            let echo = crate::spawn(async move {
+                let mut buf = [0u8; 64];
+                loop {
+                    let n = b.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    b.write_all(&buf[..n]).await.unwrap();
+                }
+                assert!(b.read.multi.is_none(), "no multishot poll was armed");
+            });
+            let mut back = [0u8; 3];
+            for i in 0..200u8 {
+                a.write_all(&[i, i, i]).await.unwrap();
+                a.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, [i, i, i]);
+            }
+            a.close().await.unwrap();
+            echo.await.unwrap();
+        })
+        .unwrap();
     }
 }

@@ -239,19 +239,6 @@ enum Pending {
     Offloaded { opcode: u8 },
 }
 
-/// The `READ`/`WRITE` bits of poll events (`POLLIN`, `POLLOUT`; others
-/// have no bit).
-fn poll_dirs(events: u32) -> u8 {
-    let mut dirs = 0;
-    if events & libc::POLLIN as u32 != 0 {
-        dirs |= READ;
-    }
-    if events & libc::POLLOUT as u32 != 0 {
-        dirs |= WRITE;
-    }
-    dirs
-}
-
 /// The epoll backend's state (one per driver).
 pub(crate) struct Epoll {
     epfd: OwnedFd,
@@ -545,19 +532,7 @@ impl Epoll {
         }
         let st = self.state(fd);
         if dir == 0 {
-            // A stream socket leaves the driver through its `CLOSE` or
-            // `forget_fd` (a hand-off), so it stays registered between
-            // polls: the readiness path (`net/ready.rs`) polls a socket
-            // once per wait, and re-adding it each time would cost two
-            // `epoll_ctl` calls a wait. Other polled fds (pidfds) may
-            // close behind the driver: they leave with their last poll.
-            if fresh
-                && !*st
-                    .stream
-                    .get_or_insert_with(|| syscall::is_stream_socket(fd))
-            {
-                st.poll_only = true;
-            }
+            st.poll_only |= fresh;
             st.polls.push(ud);
         } else {
             st.poll_only = false;
@@ -627,36 +602,6 @@ impl Epoll {
         }
     }
 
-    /// The readiness path found `fd` drained in the directions of
-    /// `events` (`POLLIN`, `POLLOUT`): its own non-blocking syscall said
-    /// `EAGAIN`, or a stream read or write came up short. Until the next
-    /// edge, a one-shot poll for those directions waits without asking the
-    /// kernel (`poll(2)`) first: tokio's scheme, as for this backend's own
-    /// reads and writes. Only for an fd in the epoll set (its next edge is
-    /// sure to come) and not closed (no further edge would come).
-    pub(crate) fn note_drained(&mut self, fd: i32, events: u32) {
-        let dirs = poll_dirs(events);
-        if let Some(st) = self.fds.get_mut(fd as usize).and_then(Option::as_mut)
-            && st.registered
-        {
-            st.ready &= !(dirs & !st.closed);
-        }
-    }
-
-    /// Whether a one-shot poll is known to find nothing now: its fd is in
-    /// the epoll set and every direction it asks for was found drained
-    /// since the last edge.
-    fn known_not_ready(&self, s: &RawSqe) -> bool {
-        let dirs = poll_dirs(s.op_flags);
-        !s.multishot()
-            && dirs != 0
-            && self
-                .fds
-                .get(s.fd as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|st| st.registered && st.ready & dirs == 0)
-    }
-
     /// `fd` leaves the driver without a `CLOSE` (see `Driver::forget_fd`).
     pub(crate) fn forget_fd(&mut self, fd: i32) {
         self.forget(fd);
@@ -678,11 +623,7 @@ impl Epoll {
     }
 
     fn poll_add(&mut self, s: RawSqe) {
-        let ready = if self.known_not_ready(&s) {
-            0
-        } else {
-            syscall::poll_now(s.fd, s.op_flags)
-        };
+        let ready = syscall::poll_now(s.fd, s.op_flags);
         if ready != 0 {
             if !s.multishot() {
                 self.post(s.user_data, ready as i32, 0);
