@@ -8,7 +8,8 @@
 #      on both backends.
 # Server pinned to CPU 0, the load generator (benches/http.rs, checks every
 # byte) to CPU 1. Writes docs/bench/http.md (tables, the command, date,
-# versions, load) and the raw pairs to docs/bench/http/*.tsv.
+# versions, load), the raw pairs to docs/bench/http/*.tsv, and the HTTP
+# section of BENCHMARKS.md.
 #
 # Usage: scripts/http_bench.sh               # full: about 12 minutes
 #        QUICK=1 scripts/http_bench.sh       # one short pair per point (sanity only)
@@ -41,7 +42,8 @@ run() { # name, env backend, args...
     echo "### $name" >>"$OUT.tmp"
     echo >>"$OUT.tmp"
     RINGLOOP_BACKEND=$backend "$BIN" pairs --pairs "$PAIRS" --secs "$SECS" --out "$RAW/$name.tsv" "$@" |
-        tee /dev/stderr | grep -E '^(\||# |load after)' >>"$OUT.tmp"
+        tee /dev/stderr | grep -E '^(\||# |load after|$)' |
+        sed -e 's/^# /- /' -e 's/^load after/- load after/' >>"$OUT.tmp"
     echo >>"$OUT.tmp"
 }
 
@@ -64,4 +66,20 @@ run readiness-vs-copy-uring-64k io_uring --a ringloop --b ringloop-copy --conns 
 run readiness-vs-copy-epoll epoll --a ringloop --b ringloop-copy --conns 100
 run readiness-vs-copy-epoll-64k epoll --a ringloop --b ringloop-copy --conns 100 --body 65536
 mv "$OUT.tmp" "$OUT"
-echo "wrote $OUT and $RAW/*.tsv" >&2
+# The HTTP section of BENCHMARKS.md: replaced (or appended) between markers;
+# scripts/bench.sh appends this page when it regenerates the file.
+python3 - "$OUT" <<'PY'
+import sys
+page = open(sys.argv[1]).read().replace("\n# ", "\n## ", 1)
+if page.startswith("# "):
+    page = "#" + page
+block = "<!-- http_bench:start (written by scripts/http_bench.sh; do not edit by hand) -->\n" + page.rstrip() + "\n<!-- http_bench:end -->\n"
+doc = open("BENCHMARKS.md").read()
+start, end = doc.find("<!-- http_bench:start"), doc.find("<!-- http_bench:end -->")
+if start >= 0 and end > start:
+    doc = doc[:start] + block + doc[end + len("<!-- http_bench:end -->\n"):]
+else:
+    doc = doc.rstrip("\n") + "\n\n" + block
+open("BENCHMARKS.md", "w").write(doc)
+PY
+echo "wrote $OUT, $RAW/*.tsv and the HTTP section of BENCHMARKS.md" >&2
