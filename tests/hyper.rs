@@ -604,3 +604,60 @@ fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
     let e = std::net::TcpStream::connect(addr).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
 }
+
+/// `HyperTimer`: sleeps end at their deadline, never before; `reset`
+/// moves a sleep's deadline in place, earlier or later; a sleep of
+/// another timer is replaced by one of ours.
+#[test]
+fn the_timer_sleeps_and_resets_in_place() {
+    use hyper::rt::{Sleep, Timer};
+    use std::pin::Pin;
+
+    struct Foreign;
+    impl std::future::Future for Foreign {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            std::task::Poll::Pending
+        }
+    }
+    impl Sleep for Foreign {}
+
+    let _serial = serial();
+    run_bounded(Duration::from_secs(10), async {
+        let timer = HyperTimer;
+        let t0 = Instant::now();
+        timer.sleep(ms(5)).await;
+        assert!(t0.elapsed() >= ms(5));
+
+        // Reset earlier: a sleep of an hour ends after 5 ms.
+        let mut s = timer.sleep(Duration::from_secs(3600));
+        let t0 = Instant::now();
+        let addr_before = &*s as *const dyn Sleep as *const u8;
+        timer.reset(&mut s, Instant::now() + ms(5));
+        assert_eq!(
+            addr_before, &*s as *const dyn Sleep as *const u8,
+            "reset in place"
+        );
+        s.as_mut().await;
+        let took = t0.elapsed();
+        assert!(took >= ms(5) && took < Duration::from_secs(5), "{took:?}");
+
+        // Reset later, after it was polled once: it waits for the new one.
+        let mut s = timer.sleep_until(Instant::now() + ms(1));
+        assert!(futures_util::poll!(s.as_mut()).is_pending());
+        let t0 = Instant::now();
+        timer.reset(&mut s, Instant::now() + ms(30));
+        s.as_mut().await;
+        assert!(t0.elapsed() >= ms(30));
+
+        // Another timer's sleep is replaced by ours.
+        let mut s: Pin<Box<dyn Sleep>> = Box::pin(Foreign);
+        timer.reset(&mut s, Instant::now() + ms(2));
+        assert!(
+            s.as_mut()
+                .downcast_mut_pin::<ringloop::hyper::HyperSleep>()
+                .is_some()
+        );
+        s.as_mut().await;
+    });
+}
