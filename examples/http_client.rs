@@ -90,7 +90,17 @@ async fn get(uri: Uri, http2: bool) -> io::Result<()> {
     Ok(())
 }
 
-fn main() -> io::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_client: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> io::Result<()> {
     let mut http2 = false;
     let mut url = None;
     for arg in std::env::args().skip(1) {

@@ -338,7 +338,17 @@ impl Rendezvous {
     }
 }
 
-fn main() -> io::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> io::Result<()> {
     let args = parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let args = Arc::new(args);
     let rv = Arc::new(Rendezvous::default());
