@@ -28,7 +28,10 @@
 //!   runs of A and B (a fresh server and client process each), the order
 //!   flipped every other pair; prints each pair, then the median ratio
 //!   A/B of req/s and of server CPU per request with their interquartile
-//!   range, and the load average; FILE gets the raw pairs (TSV). `--body N`
+//!   range, and the load average; FILE gets the raw pairs (TSV). A pair
+//!   during which other processes used more than 0.15 cores (their CPU
+//!   time in `/proc/<pid>/stat`) is measured again, up to 3 times, then
+//!   dropped from the summary; the table says how many were. `--body N`
 //!   serves N-byte responses (a pattern, checked byte for byte) instead of
 //!   hello world.
 //! - `--quick` (and no arguments at all, as `cargo test --benches` runs
@@ -54,6 +57,10 @@ const HELLO: &[u8] = b"Hello, world!\n";
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 const DATE_LEN: usize = 29;
 const WARMUP: Duration = Duration::from_millis(300);
+/// A pair during which other processes used more CPU than this (cores) is
+/// measured again, up to `RETRIES` times, then dropped from the summary.
+const MAX_OTHERS: f64 = 0.15;
+const RETRIES: usize = 3;
 
 /// The response body: hello world, or `n` bytes of a pattern.
 fn body(n: Option<usize>) -> Bytes {
@@ -278,6 +285,56 @@ struct Run {
     cpu_us_per_req: f64,
     p50: f64,
     p99: f64,
+    /// CPU other processes used while the client ran, in cores.
+    others: f64,
+}
+
+/// CPU time (clock ticks) of every process but `exclude`, by pid.
+fn cpu_ticks_by_pid(exclude: &[u32]) -> std::collections::HashMap<u32, u64> {
+    let mut ticks = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return ticks;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if exclude.contains(&pid) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: state is the
+        // 3rd field of the line, utime and stime the 14th and 15th.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks.insert(pid, t(11) + t(12));
+    }
+    ticks
+}
+
+/// Cores other processes used between two snapshots `secs` apart (a
+/// process that started in between counts whole; one that ended, not).
+fn others_cores(
+    before: &std::collections::HashMap<u32, u64>,
+    after: &std::collections::HashMap<u32, u64>,
+    secs: f64,
+) -> f64 {
+    // SAFETY: sysconf takes no pointer.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks: u64 = after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(*before.get(pid).unwrap_or(&0)))
+        .sum();
+    ticks as f64 / hz / secs.max(1e-3)
 }
 
 fn one_run(
@@ -312,15 +369,29 @@ fn one_run(
         std::thread::sleep(Duration::from_millis(5));
     };
     let _ = std::fs::remove_file(&port_file);
-    let out = Command::new(&exe)
+    let mut client = Command::new(&exe)
         .args(["client", &format!("127.0.0.1:{port}"), &conns.to_string()])
         .arg(secs.to_string())
         .args(body)
         // The load generator is the same for every server: the default
         // backend, whatever the server runs on.
         .env_remove("RINGLOOP_BACKEND")
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()?;
+        .spawn()?;
+    let ours = [std::process::id(), server.0.id(), client.id()];
+    let (snap0, t0) = (cpu_ticks_by_pid(&ours), Instant::now());
+    let mut stdout = Vec::new();
+    if let Some(mut o) = client.stdout.take() {
+        o.read_to_end(&mut stdout)?;
+    }
+    let status = client.wait()?;
+    let others = others_cores(&snap0, &cpu_ticks_by_pid(&ours), t0.elapsed().as_secs_f64());
+    let out = std::process::Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    };
     let cline = result_line(&out.stdout[..]);
     if !out.status.success() || cline.is_empty() {
         return Err(io::Error::other(format!("client failed against {kind}")));
@@ -339,6 +410,7 @@ fn one_run(
         cpu_us_per_req: field(&sline, "cpu_us") / requests.max(1.0),
         p50: field(&cline, "p50_us"),
         p99: field(&cline, "p99_us"),
+        others,
     })
 }
 
@@ -353,7 +425,12 @@ impl Drop for Reap {
 
 fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    // Linear interpolation between the closest ranks.
+    let at = |q: f64| {
+        let x = (v.len() - 1) as f64 * q;
+        let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+        v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
+    };
     (at(0.25), at(0.5), at(0.75))
 }
 
@@ -402,28 +479,59 @@ fn pairs(mut p: PairsArgs) -> io::Result<()> {
         .body
         .map(|n| vec!["--body".into(), n.to_string()])
         .unwrap_or_default();
-    let mut tsv = String::from("conns\tpair\tkind\treqs_per_s\tcpu_us_per_req\tp50_us\tp99_us\n");
+    let mut tsv = String::from(
+        "conns\tpair\tside:kind\treqs_per_s\tcpu_us_per_req\tp50_us\tp99_us\tothers_cores\tattempt\n",
+    );
     let mut table = String::new();
     for &conns in &p.conns {
         let (mut rps, mut cpu) = (Vec::new(), Vec::new());
         let (mut a_abs, mut b_abs) = (Vec::new(), Vec::new());
+        let mut dropped = 0;
         for i in 0..p.pairs {
             let sides = [(&kind_a, p.a_exe.as_deref()), (&kind_b, p.b_exe.as_deref())];
             let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-            let mut got = [None, None];
-            for side in order {
-                let (kind, exe) = sides[side];
-                let r = one_run(kind, exe, conns, p.secs, &body_args)?;
-                let label = if side == 0 { "A" } else { "B" };
-                tsv += &format!(
-                    "{conns}\t{i}\t{label}:{kind}\t{:.0}\t{:.2}\t{}\t{}\n",
-                    r.rps, r.cpu_us_per_req, r.p50, r.p99
-                );
-                got[side] = Some(r);
-            }
-            let [Some(a), Some(b)] = &got else {
-                unreachable!("both sides ran")
+            // A pair during which other processes used more than
+            // MAX_OTHERS cores is run again (up to RETRIES times, after a
+            // pause), else dropped from the summary (and counted).
+            let mut attempt = 0;
+            let (a, b) = loop {
+                let mut got = [None, None];
+                for side in order {
+                    let (kind, exe) = sides[side];
+                    let r = one_run(kind, exe, conns, p.secs, &body_args)?;
+                    let label = if side == 0 { "A" } else { "B" };
+                    tsv += &format!(
+                        "{conns}\t{i}\t{label}:{kind}\t{:.0}\t{:.2}\t{}\t{}\t{:.2}\t{attempt}\n",
+                        r.rps, r.cpu_us_per_req, r.p50, r.p99, r.others
+                    );
+                    got[side] = Some(r);
+                }
+                let [Some(a), Some(b)] = got else {
+                    unreachable!("both sides ran")
+                };
+                let noisy = a.others.max(b.others) > MAX_OTHERS;
+                if noisy && attempt < RETRIES {
+                    println!(
+                        "conns {conns:4} pair {i:2}: other processes used {:.2} cores: again in 5 s",
+                        a.others.max(b.others)
+                    );
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_secs(5));
+                    continue;
+                }
+                if noisy {
+                    dropped += 1;
+                }
+                break (a, b);
             };
+            let (a, b) = (&a, &b);
+            if a.others.max(b.others) > MAX_OTHERS {
+                println!(
+                    "conns {conns:4} pair {i:2}: dropped (other processes used {:.2} cores)",
+                    a.others.max(b.others)
+                );
+                continue;
+            }
             println!(
                 "conns {conns:4} pair {i:2}: {} {:8.0} req/s {:5.2} µs/req p50 {:4} p99 {:5} | {} {:8.0} req/s {:5.2} µs/req p50 {:4} p99 {:5} | ratio {:.3}",
                 p.a,
@@ -446,10 +554,15 @@ fn pairs(mut p: PairsArgs) -> io::Result<()> {
         let med = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| {
             quartiles(v.iter().map(f).collect()).1
         };
+        let kept = rps.len();
+        if kept == 0 {
+            table += &format!("| {conns} | — | — | — | — | — | — | — | — | 0 ({dropped}) |\n");
+            continue;
+        }
         let (r25, r50, r75) = quartiles(rps);
         let (c25, c50, c75) = quartiles(cpu);
         table += &format!(
-            "| {conns} | {:.0} | {:.0} | **{r50:.3}** ({r25:.3}–{r75:.3}) | {:.2} | {:.2} | **{c50:.3}** ({c25:.3}–{c75:.3}) | {:.0}/{:.0} | {:.0}/{:.0} |\n",
+            "| {conns} | {:.0} | {:.0} | **{r50:.3}** ({r25:.3}–{r75:.3}) | {:.2} | {:.2} | **{c50:.3}** ({c25:.3}–{c75:.3}) | {:.0}/{:.0} | {:.0}/{:.0} | {kept} ({dropped}) |\n",
             med(&a_abs, |x| x.0),
             med(&b_abs, |x| x.0),
             med(&a_abs, |x| x.1),
@@ -463,9 +576,9 @@ fn pairs(mut p: PairsArgs) -> io::Result<()> {
     let (a, b) = (&p.a, &p.b);
     println!();
     println!(
-        "| conns | {a} req/s | {b} req/s | req/s {a}/{b} (IQR) | {a} µs CPU/req | {b} µs CPU/req | CPU/req {a}/{b} (IQR) | {a} p50/p99 µs | {b} p50/p99 µs |"
+        "| conns | {a} req/s | {b} req/s | req/s {a}/{b} (IQR) | {a} µs CPU/req | {b} µs CPU/req | CPU/req {a}/{b} (IQR) | {a} p50/p99 µs | {b} p50/p99 µs | pairs (dropped) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     print!("{table}");
     println!("load after: {}", loadavg());
     if let Some(out) = p.out {
