@@ -244,7 +244,9 @@ impl<S> PollIo<S> {
         &self.stream
     }
 
-    /// The stream back; a readiness wait in flight is cancelled.
+    /// The stream back; a readiness wait in flight is cancelled (until
+    /// that cancellation completes, at the loop's next turn, the socket
+    /// has an operation in flight, which `into_std` refuses).
     pub fn into_inner(self) -> S {
         self.stream
     }
