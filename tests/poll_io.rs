@@ -386,3 +386,41 @@ fn poll_traits_through_pin() {
         assert!(buf.filled().is_empty(), "end of stream");
     });
 }
+
+/// A stream taken back from a `PollIo` whose read was waiting can be
+/// handed off as a std socket once the cancelled wait has completed (the
+/// next loop turn), with nothing lost: bytes sent meanwhile are there.
+#[test]
+fn a_stream_taken_back_from_a_waiting_poll_io_hands_off_after_a_turn() {
+    run_bounded(Duration::from_secs(10), async {
+        let (client, server) = tcp_pair().await;
+        let mut io = server.into_poll_io();
+        {
+            let mut buf = [0u8; 8];
+            let mut read = io.read(&mut buf);
+            assert!(futures_util::poll!(&mut read).is_pending());
+        }
+        let mut stream = io.into_inner();
+        let (res, _) = client.write_all(b"handed".to_vec()).await;
+        res.unwrap();
+        let std_stream = loop {
+            match stream.into_std() {
+                Ok(s) => break s,
+                Err(e) => {
+                    stream = e.into_inner();
+                    yield_now().await;
+                }
+            }
+        };
+        let got = ringloop::to_thread(move || {
+            let mut s = std_stream;
+            s.set_nonblocking(false).unwrap();
+            let mut buf = [0u8; 6];
+            s.read_exact(&mut buf).map(|()| buf)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(&got, b"handed");
+    });
+}
