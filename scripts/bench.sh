@@ -366,12 +366,13 @@ PY
 
 # The I/O benchmarks have their own scripts (they need a quiet machine, a
 # 1 GiB file, pinned processes): append the pages they generated last.
-for page in docs/bench/echo.md docs/bench/echo_cores.md docs/bench/file_read.md docs/bench/pairs.md; do
+for page in docs/bench/echo.md docs/bench/echo_cores.md docs/bench/file_read.md docs/bench/pairs.md docs/bench/http.md; do
     if [ -f "$ROOT/$page" ]; then
         case "$page" in
             docs/bench/echo.md) script=echo_bench.sh ;;
             docs/bench/echo_cores.md) script=echo_cores_bench.sh ;;
             docs/bench/pairs.md) script="pair_bench.sh BASE_REV" ;;
+            docs/bench/http.md) script=http_bench.sh ;;
             *) script=file_read_bench.sh ;;
         esac
         printf '\n---\n\n*Appended from `%s` (regenerate with `scripts/%s`):*\n\n' \

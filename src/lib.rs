@@ -48,6 +48,13 @@
 //! [`process`], [`signal`]; with the cargo feature `tls`, `tls` (rustls
 //! sessions over ringloop's streams).
 //!
+//! # Cargo features
+//!
+//! - `hyper`: `ringloop::hyper`, hyper 1.x's runtime traits on the loop
+//!   (HTTP/1.1 and HTTP/2, client and server, no tokio); its I/O goes
+//!   through [`io::PollIo`], the readiness path that reads and writes the
+//!   caller's buffers with no copy.
+//!
 //! # Cancellation
 //!
 //! Dropping a [`Task`] cancels it (unlike asyncio, where a task runs on
@@ -71,6 +78,8 @@ mod buf;
 pub mod combinators;
 mod driver;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 // Hooks for the cargo-fuzz targets in fuzz/ (`--cfg fuzzing` only).
 #[cfg(fuzzing)]
 #[doc(hidden)]

@@ -6,13 +6,21 @@
 //! waits until no abandoned read is still in the kernel (its bytes come
 //! before any the new read would get), then takes the kept bytes before
 //! asking the kernel for more.
+//!
+//! The readiness path (`crate::net::ready`) reads the fd itself, with a
+//! non-blocking `recv` into a borrowed buffer, in the same order: it waits
+//! for in-flight reads to land, takes the kept bytes, and only then asks
+//! the kernel ([`Kept::poll_serve_borrowed`]). It has its own waker slot, so
+//! it is woken when a read lands or bytes are put back even while it waits
+//! for readability instead.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
+use super::read_buf::ReadBuf;
 use super::{IoBufMut, copy_into};
 
 /// Kept bytes and the count of reads in flight on one fd.
@@ -29,6 +37,9 @@ pub(crate) struct Kept {
     in_flight: Cell<usize>,
     /// The read waiting in [`Kept::landed`].
     waker: Cell<Option<Waker>>,
+    /// The readiness reader (at most one per fd), woken whenever a read
+    /// lands or bytes are put back in front.
+    ready_waker: Cell<Option<Waker>>,
 }
 
 impl Kept {
@@ -43,6 +54,45 @@ impl Kept {
             }
         })
         .await;
+    }
+
+    /// The readiness reader's turn: `Pending` while a read is in the kernel
+    /// (its bytes come first; woken when it lands), else [`Kept::serve`]
+    /// into a borrowed [`ReadBuf`]: `Some(Ok(n))` bytes put in, a kept
+    /// error, a kept end-of-stream; `None` when the kernel must be asked.
+    pub(crate) fn poll_serve_borrowed(
+        &self,
+        cx: &mut Context<'_>,
+        dst: &mut ReadBuf<'_>,
+    ) -> Poll<Option<io::Result<usize>>> {
+        if self.in_flight.get() > 0 {
+            self.watch(cx.waker());
+            return Poll::Pending;
+        }
+        let mut unread = self.unread.borrow_mut();
+        if !unread.is_empty() {
+            let n = dst.put_slice(&unread);
+            unread.drain(..n);
+            release_if_empty(&mut unread);
+            return Poll::Ready(Some(Ok(n)));
+        }
+        Poll::Ready(self.kept_end())
+    }
+
+    /// The readiness reader waits for readability: wake it also when a read
+    /// lands or bytes are put back (they may be all it waits for).
+    pub(crate) fn watch(&self, waker: &Waker) {
+        let mut slot = self.ready_waker.take();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            slot = Some(waker.clone());
+        }
+        self.ready_waker.set(slot);
+    }
+
+    fn wake_ready_reader(&self) {
+        if let Some(w) = self.ready_waker.take() {
+            w.wake();
+        }
     }
 
     /// Serves a read from what is kept: `Some(Ok(n))` bytes copied into
@@ -94,6 +144,7 @@ impl Kept {
     /// than its caller could take).
     pub(crate) fn push_front(&self, bytes: &[u8]) {
         self.unread.borrow_mut().splice(0..0, bytes.iter().copied());
+        self.wake_ready_reader();
     }
 
     /// Bytes kept now.
@@ -175,6 +226,7 @@ impl<H: KeepsReads> Drop for ReadGuard<H> {
         if let Some(w) = kept.waker.take() {
             w.wake();
         }
+        kept.wake_ready_reader();
     }
 }
 

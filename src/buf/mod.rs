@@ -7,8 +7,10 @@
 //! `ringloop::io::{IoBuf, IoBufMut, Slice}` (re-exported by `crate::io`).
 
 pub(crate) mod kept;
+mod read_buf;
 mod slice;
 
+pub use read_buf::ReadBuf;
 pub use slice::Slice;
 
 /// A buffer the kernel may read from while an operation is in flight.

@@ -983,6 +983,19 @@ impl Driver {
         Poll::Pending
     }
 
+    /// Drops the completions a multishot op queued and nobody took yet
+    /// (its final one stays, so the stream still ends).
+    pub(crate) fn discard_multi(&mut self, key: OpKey) {
+        let slot = &mut self.ops[key.index as usize];
+        debug_assert_eq!(slot.generation, key.generation);
+        if let Lifecycle::Multi { queue, ended, .. } = &mut slot.life {
+            let keep_last = *ended;
+            let last = if keep_last { queue.pop_back() } else { None };
+            queue.clear();
+            queue.extend(last);
+        }
+    }
+
     /// A multishot op's stream was dropped. Completions already queued go
     /// to `resources.more` (here, inside the driver: they must not run user
     /// code); if the op still runs, the resources stay until its final CQE

@@ -17,6 +17,7 @@ pub(crate) mod mkdirat;
 pub(crate) mod nop;
 pub(crate) mod openat;
 pub(crate) mod poll_add;
+pub(crate) mod poll_multi;
 pub(crate) mod read;
 pub(crate) mod recvmsg;
 pub(crate) mod renameat;
@@ -344,6 +345,16 @@ impl<T: MultiCode> MultiOp<T> {
                 self.key = None;
                 Poll::Ready(None)
             }
+        }
+    }
+}
+
+impl<T: MultiCode> MultiOp<T> {
+    /// Drops the completions queued and not yet taken (a readiness wait
+    /// about to wait for the *next* edge: those came before what it saw).
+    pub(crate) fn discard_queued(&mut self) {
+        if let Some(key) = self.key {
+            self.driver.borrow_mut().discard_multi(key);
         }
     }
 }

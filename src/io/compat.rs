@@ -8,6 +8,8 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::io::{AsyncRead, AsyncWrite};
 
+use crate::buf::ReadBuf;
+use crate::io::{PollRead, PollWrite};
 use crate::net::socket::Socket;
 
 type Pending = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
@@ -118,6 +120,32 @@ impl Compat {
     }
 }
 
+impl Compat {
+    /// Waits until received bytes are buffered, receiving (one owned-buffer
+    /// read) when none are; buffered bytes stay empty at end of stream.
+    fn poll_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.reading.is_some() || self.rpos == self.rbuf.len() {
+            let fut = self.reading.get_or_insert_with(|| {
+                let socket = self.socket.clone();
+                let mut buf = std::mem::take(&mut self.rbuf);
+                self.rpos = 0;
+                buf.clear();
+                buf.reserve(16 * 1024);
+                Box::pin(async move { socket.recv(buf).await })
+            });
+            let (res, buf) = ready!(fut.as_mut().poll(cx));
+            self.reading = None;
+            self.rbuf = buf;
+            self.rpos = 0;
+            if let Err(e) = res {
+                self.rbuf.clear();
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncRead for Compat {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -125,28 +153,47 @@ impl AsyncRead for Compat {
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.reading.is_some() || this.rpos == this.rbuf.len() {
-            let fut = this.reading.get_or_insert_with(|| {
-                let socket = this.socket.clone();
-                let mut buf = std::mem::take(&mut this.rbuf);
-                this.rpos = 0;
-                buf.clear();
-                buf.reserve(16 * 1024);
-                Box::pin(async move { socket.recv(buf).await })
-            });
-            let (res, buf) = ready!(fut.as_mut().poll(cx));
-            this.reading = None;
-            this.rbuf = buf;
-            this.rpos = 0;
-            if let Err(e) = res {
-                this.rbuf.clear();
-                return Poll::Ready(Err(e));
-            }
-        }
+        ready!(this.poll_buffered(cx))?;
         let n = dst.len().min(this.rbuf.len() - this.rpos);
         dst[..n].copy_from_slice(&this.rbuf[this.rpos..this.rpos + n]);
         this.rpos += n;
         Poll::Ready(Ok(n))
+    }
+}
+
+/// The copying path as [`PollRead`]: an owned-buffer read into the
+/// internal buffer, then a copy into the caller's (what
+/// [`crate::io::PollIo`] avoids; both can carry hyper, for comparison).
+impl PollRead for Compat {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_buffered(cx))?;
+        this.rpos += buf.put_slice(&this.rbuf[this.rpos..]);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Writes as [`AsyncWrite`] does: copied into the internal buffer and sent
+/// in the background; `poll_flush` waits until they are sent.
+impl PollWrite for Compat {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(self, cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(self, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_close(self, cx)
     }
 }
 
@@ -185,7 +232,7 @@ impl AsyncWrite for Compat {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_flush(cx))?;
+        ready!(AsyncWrite::poll_flush(self.as_mut(), cx))?;
         let this = &mut *self;
         let fut = this.shutting_down.get_or_insert_with(|| {
             let socket = this.socket.clone();

@@ -19,6 +19,7 @@
 
 mod accept;
 mod handoff;
+pub(crate) mod ready;
 pub(crate) mod socket;
 
 /// The I/O methods TCP and Unix streams share (each holds a `socket`).
@@ -91,6 +92,12 @@ macro_rules! stream_io_methods {
         /// The `close(2)` error.
         pub async fn close(self) -> std::io::Result<()> {
             self.socket.close().await
+        }
+
+        /// Adapts the stream to poll-based I/O on borrowed buffers with no
+        /// copy (the readiness path; see [`crate::io::PollIo`]).
+        pub fn into_poll_io(self) -> $crate::io::PollIo<Self> {
+            $crate::io::PollIo::from_parts(self.socket.clone(), self)
         }
 
         /// Adapts the stream to `futures_io::AsyncRead + AsyncWrite` (one

@@ -1,0 +1,364 @@
+//! An HTTP server on ringloop and hyper: HTTP/1.1 with keep-alive and
+//! HTTP/2 (cleartext, prior knowledge) on one port, one event loop per core.
+//!
+//! ```sh
+//! cargo run --release --features hyper --example http_server
+//! curl http://127.0.0.1:8080/                            # hello world
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/    # the same over h2c
+//! curl -o /dev/null http://127.0.0.1:8080/file           # a file, streamed
+//! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
+//! cargo run --release --features hyper --example http_server -- --cores 2
+//! ```
+//!
+//! Routes: `/` says hello; `/file` streams the file named by `--file` (by
+//! default this server's own executable) in 64 KiB reads; `/slow?ms=N`
+//! answers after N ms; `/echo` sends the request body back as it arrives.
+//!
+//! Each connection is hyper's (`hyper_util`'s auto builder tells HTTP/2's
+//! preface from HTTP/1.1) over [`HyperIo`]: reads go from the socket
+//! straight into hyper's buffer. HTTP/2 streams run as tasks on the loop
+//! ([`HyperExecutor`]); header-read timeouts and keep-alive use the loop's
+//! timers ([`HyperTimer`]). A TLS stream would slot in where `HyperIo::from`
+//! wraps the accepted `TcpStream`: `HyperIo` takes any
+//! `PollRead + PollWrite` stream.
+//!
+//! Ctrl-C shuts down gracefully: every core stops accepting, asks its
+//! connections to finish (HTTP/1.1 after the response in flight, HTTP/2
+//! with a GOAWAY), waits up to `--grace` seconds for them, then closes
+//! what is left and exits with status 0.
+//!
+//! `--cores N` runs N loops ([`ringloop::Cores`]), each with its own
+//! `SO_REUSEPORT` listener on the same port.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::server::conn::auto;
+use ringloop::hyper::{HyperExecutor, HyperIo, HyperTimer};
+use ringloop::net::{ListenOptions, TcpListener};
+use ringloop::sync::Event;
+use ringloop::{Core, Cores};
+
+/// A response body of any kind: a thread-per-core server's bodies need
+/// not be `Send` (this one reads a ringloop `File`), so no `BoxBody`.
+type Body = Pin<Box<dyn hyper::body::Body<Data = Bytes, Error = io::Error>>>;
+
+fn boxed(body: impl hyper::body::Body<Data = Bytes, Error = io::Error> + 'static) -> Body {
+    Box::pin(body)
+}
+
+const USAGE: &str =
+    "usage: http_server [--addr HOST:PORT] [--cores N] [--file PATH] [--grace SECS] [--quiet]
+  --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)
+  --cores N         event loops, one per thread, each with an SO_REUSEPORT listener (default 1)
+  --file PATH       the file /file streams (default: this executable)
+  --grace SECS      how long Ctrl-C waits for in-flight requests (default 5)
+  --quiet           no line per connection";
+
+struct Args {
+    addr: SocketAddr,
+    cores: usize,
+    file: PathBuf,
+    grace: Duration,
+    quiet: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        addr: ([127, 0, 0, 1], 8080).into(),
+        cores: 1,
+        file: std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
+        grace: Duration::from_secs(5),
+        quiet: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--addr" => {
+                let v = value()?;
+                a.addr = v.parse().map_err(|e| format!("bad --addr {v:?}: {e}"))?;
+            }
+            "--cores" => {
+                let v = value()?;
+                a.cores = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(format!("bad --cores {v:?}: a number of at least 1"))?;
+            }
+            "--file" => a.file = value()?.into(),
+            "--grace" => {
+                let v = value()?;
+                let secs: f64 = v.parse().map_err(|e| format!("bad --grace {v:?}: {e}"))?;
+                a.grace = Duration::try_from_secs_f64(secs).map_err(|e| format!("--grace: {e}"))?;
+            }
+            "--quiet" => a.quiet = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(a)
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let body = Full::new(body.into()).map_err(|never| match never {});
+    let mut res = Response::new(boxed(body));
+    *res.status_mut() = status;
+    res
+}
+
+/// `/file`: the file in 64 KiB reads, each sent as it is read.
+async fn stream_file(path: &std::path::Path) -> Response<Body> {
+    let file = match ringloop::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) => return text(StatusCode::NOT_FOUND, format!("{}: {e}\n", path.display())),
+    };
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    };
+    let chunks = futures_util::stream::unfold((file, 0u64), |(file, at)| async move {
+        let (res, buf) = file.read_at(Vec::with_capacity(64 * 1024), at).await;
+        match res {
+            Ok(0) => None,
+            Ok(n) => Some((Ok(Frame::data(Bytes::from(buf))), (file, at + n as u64))),
+            // The body fails: hyper aborts the response (the client sees a
+            // short body), as it must once the length has been promised.
+            Err(e) => Some((Err(e), (file, u64::MAX))),
+        }
+    });
+    let mut res = Response::new(boxed(StreamBody::new(chunks)));
+    res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+    res
+}
+
+/// The routes (see the module docs).
+async fn route(req: Request<Incoming>, file: Rc<PathBuf>) -> Result<Response<Body>, Infallible> {
+    let res = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/") => text(StatusCode::OK, "Hello, world!\n"),
+        (&Method::GET, "/file") => stream_file(&file).await,
+        (&Method::GET, "/slow") => {
+            let ms: u64 = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("ms="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000)
+                .min(60_000);
+            ringloop::sleep(Duration::from_millis(ms)).await;
+            text(StatusCode::OK, format!("slept {ms} ms\n"))
+        }
+        (_, "/echo") => Response::new(boxed(req.into_body().map_err(io::Error::other))),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(res)
+}
+
+/// One core's connections: how many are open, and the shutdown request.
+struct Conns {
+    open: Cell<usize>,
+    all_closed: Event,
+    stopping: Event,
+}
+
+/// Counts a connection as open until dropped.
+struct Open(Rc<Conns>);
+
+impl Open {
+    fn new(conns: &Rc<Conns>) -> Open {
+        conns.open.set(conns.open.get() + 1);
+        conns.all_closed.clear();
+        Open(conns.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let c = &self.0;
+        c.open.set(c.open.get() - 1);
+        if c.open.get() == 0 {
+            c.all_closed.set();
+        }
+    }
+}
+
+/// What a core's connections share.
+struct Shared {
+    builder: auto::Builder<HyperExecutor>,
+    conns: Rc<Conns>,
+    file: PathBuf,
+    /// `""` with one core, `"[core 3] "` with several.
+    prefix: String,
+    quiet: bool,
+}
+
+/// Serves one connection; on shutdown, lets it finish gracefully.
+async fn connection(stream: ringloop::net::TcpStream, peer: SocketAddr, shared: Rc<Shared>) {
+    let _open = Open::new(&shared.conns);
+    let _ = stream.set_nodelay(true);
+    let file = Rc::new(shared.file.clone());
+    let service = hyper::service::service_fn(move |req| route(req, file.clone()));
+    let mut conn = pin!(
+        shared
+            .builder
+            .serve_connection(HyperIo::from(stream), service)
+    );
+    let res = match select(conn.as_mut(), pin!(shared.conns.stopping.wait())).await {
+        Either::Left((res, _)) => res,
+        Either::Right(((), _)) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if !shared.quiet {
+        let p = &shared.prefix;
+        match res {
+            Ok(()) => println!("{p}closed {peer}"),
+            Err(e) => println!("{p}{peer}: {e}"),
+        }
+    }
+}
+
+/// One core: accepts until Ctrl-C, then shuts down gracefully.
+async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>) -> io::Result<()> {
+    // Listen for Ctrl-C before announcing the address: a signal sent as
+    // soon as the address is known must be seen.
+    let mut sigint = ringloop::signal::signal(libc::SIGINT)?;
+    let listener = rv.bind(&core, args.addr)?;
+    if core.index() == 0 {
+        println!(
+            "http server listening on {} ({} cores, {} backend)",
+            listener.local_addr()?,
+            core.count(),
+            ringloop::ring_stats()?.backend
+        );
+    }
+    let mut builder = auto::Builder::new(HyperExecutor);
+    builder
+        .http1()
+        .timer(HyperTimer)
+        .header_read_timeout(Duration::from_secs(10));
+    builder
+        .http2()
+        .timer(HyperTimer)
+        .keep_alive_interval(Duration::from_secs(20));
+    let conns = Rc::new(Conns {
+        open: Cell::new(0),
+        all_closed: Event::new(),
+        stopping: Event::new(),
+    });
+    let shared = Rc::new(Shared {
+        builder,
+        conns: conns.clone(),
+        file: args.file.clone(),
+        prefix: match core.count() {
+            1 => String::new(),
+            _ => format!("[core {}] ", core.index()),
+        },
+        quiet: args.quiet,
+    });
+    let p = &shared.prefix;
+    let accept_loop = async {
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            if !args.quiet {
+                println!("{p}opened {peer}");
+            }
+            ringloop::spawn(connection(stream, peer, shared.clone())).detach();
+        }
+    };
+    if let Either::Left((res, _)) = select(pin!(accept_loop), pin!(sigint.recv())).await {
+        return res;
+    }
+    // Stop accepting (close the listener), then let connections finish.
+    drop(listener);
+    let open = conns.open.get();
+    println!("{p}shutting down: {open} connections open");
+    conns.stopping.set();
+    if open > 0
+        && ringloop::wait_for(conns.all_closed.wait(), Some(args.grace))
+            .await
+            .is_err()
+    {
+        let left = conns.open.get();
+        println!("{p}grace period over: closing {left} connections");
+    }
+    // Returning ends the loop: whatever is left is cancelled and closed.
+    Ok(())
+}
+
+/// The cores bind in turn: core 0 first (so port 0 becomes one port for
+/// all), then the others on its address with `SO_REUSEPORT`.
+#[derive(Default)]
+struct Rendezvous {
+    addr: Mutex<Option<Result<SocketAddr, String>>>,
+    changed: Condvar,
+}
+
+impl Rendezvous {
+    fn bind(&self, core: &Core, addr: SocketAddr) -> io::Result<TcpListener> {
+        let opts = ListenOptions {
+            reuse_port: core.count() > 1,
+            ..ListenOptions::default()
+        };
+        if core.index() == 0 {
+            let bound = TcpListener::bind_with(addr, opts);
+            let shared = match &bound {
+                Ok(l) => l.local_addr().map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
+            self.changed.notify_all();
+            return bound;
+        }
+        // Blocks this core's thread at start-up, before it has any task.
+        let mut g = self.addr.lock().unwrap_or_else(|p| p.into_inner());
+        while g.is_none() {
+            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        match g.clone().expect("set above") {
+            Ok(a) => TcpListener::bind_with(a, opts),
+            Err(why) => Err(io::Error::other(format!("core 0 could not bind: {why}"))),
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> io::Result<()> {
+    let args = parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let args = Arc::new(args);
+    let rv = Arc::new(Rendezvous::default());
+    let results = Cores::new(args.cores)
+        .thread_name("http-core")
+        .run(move |core| serve_core(core, args.clone(), rv.clone()))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    for (i, r) in results.into_iter().enumerate() {
+        r.map_err(|e| io::Error::new(e.kind(), format!("core {i}: {e}")))?;
+    }
+    println!("bye");
+    Ok(())
+}
