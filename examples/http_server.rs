@@ -8,6 +8,10 @@
 //! curl -o /dev/null http://127.0.0.1:8080/file           # a file, streamed
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //! cargo run --release --features hyper --example http_server -- --cores 2
+//!
+//! # HTTPS (HTTP/2 or HTTP/1.1 by ALPN), with a self-signed certificate:
+//! cargo run --release --features hyper,tls --example http_server -- --tls
+//! curl --cacert /tmp/ringloop-http-server-8080.pem https://localhost:8080/
 //! ```
 //!
 //! Routes: `/` says hello; `/file` streams the file named by `--file` (by
@@ -18,9 +22,16 @@
 //! preface from HTTP/1.1) over [`HyperIo`]: reads go from the socket
 //! straight into hyper's buffer. HTTP/2 streams run as tasks on the loop
 //! ([`HyperExecutor`]); header-read timeouts and keep-alive use the loop's
-//! timers ([`HyperTimer`]). A TLS stream would slot in where `HyperIo::from`
-//! wraps the accepted `TcpStream`: `HyperIo` takes any
-//! `PollRead + PollWrite` stream.
+//! timers ([`HyperTimer`]).
+//!
+//! `--tls` (built with the `tls` feature) serves HTTPS instead: each
+//! accepted connection's TLS handshake runs in its own task
+//! ([`ringloop::tls::TlsAcceptor`]), ALPN offers `h2` and `http/1.1`, and
+//! the [`TlsStream`](ringloop::tls::TlsStream) goes into `HyperIo` as the
+//! plain stream does. The certificate and key come from `--cert` and
+//! `--key` (PEM files); without them the server makes a self-signed one
+//! for `localhost` and `127.0.0.1`, writes it where it says (for
+//! `curl --cacert`), and removes it on exit.
 //!
 //! Ctrl-C shuts down gracefully: every core stops accepting, asks its
 //! connections to finish (HTTP/1.1 after the response in flight, HTTP/2
@@ -46,9 +57,17 @@ use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::server::conn::auto;
 use ringloop::hyper::{HyperExecutor, HyperIo, HyperTimer};
+use ringloop::io::{PollRead, PollWrite};
 use ringloop::net::{ListenOptions, TcpListener};
 use ringloop::sync::Event;
 use ringloop::{Core, Cores};
+
+#[cfg(feature = "tls")]
+type Acceptor = ringloop::tls::TlsAcceptor;
+/// Without the `tls` feature no acceptor exists (`--tls` is refused).
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum Acceptor {}
 
 /// A response body of any kind: a thread-per-core server's bodies need
 /// not be `Send` (this one reads a ringloop `File`), so no `BoxBody`.
@@ -58,12 +77,15 @@ fn boxed(body: impl hyper::body::Body<Data = Bytes, Error = io::Error> + 'static
     Box::pin(body)
 }
 
-const USAGE: &str =
-    "usage: http_server [--addr HOST:PORT] [--cores N] [--file PATH] [--grace SECS] [--quiet]
+const USAGE: &str = "usage: http_server [--addr HOST:PORT] [--cores N] [--file PATH] [--grace SECS]
+                   [--tls [--cert PEM --key PEM]] [--quiet]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)
   --cores N         event loops, one per thread, each with an SO_REUSEPORT listener (default 1)
   --file PATH       the file /file streams (default: this executable)
   --grace SECS      how long Ctrl-C waits for in-flight requests (default 5)
+  --tls             HTTPS, with ALPN h2 and http/1.1 (needs the `tls` feature)
+  --cert PEM        the certificate chain for --tls (default: a self-signed one)
+  --key PEM         its private key
   --quiet           no line per connection";
 
 struct Args {
@@ -71,6 +93,9 @@ struct Args {
     cores: usize,
     file: PathBuf,
     grace: Duration,
+    tls: bool,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -80,6 +105,9 @@ fn parse_args() -> Result<Args, String> {
         cores: 1,
         file: std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
         grace: Duration::from_secs(5),
+        tls: false,
+        cert: None,
+        key: None,
         quiet: false,
     };
     let mut args = std::env::args().skip(1);
@@ -104,6 +132,9 @@ fn parse_args() -> Result<Args, String> {
                 let secs: f64 = v.parse().map_err(|e| format!("bad --grace {v:?}: {e}"))?;
                 a.grace = Duration::try_from_secs_f64(secs).map_err(|e| format!("--grace: {e}"))?;
             }
+            "--tls" => a.tls = true,
+            "--cert" => a.cert = Some(value()?.into()),
+            "--key" => a.key = Some(value()?.into()),
             "--quiet" => a.quiet = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -112,6 +143,10 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
+    if a.cert.is_some() != a.key.is_some() {
+        return Err("--cert and --key go together".into());
+    }
+    a.tls |= a.cert.is_some();
     Ok(a)
 }
 
@@ -204,26 +239,25 @@ struct Shared {
     file: PathBuf,
     /// `""` with one core, `"[core 3] "` with several.
     prefix: String,
+    /// `--tls`: the handshake each connection starts with.
+    tls: Option<Acceptor>,
     quiet: bool,
 }
 
-/// Serves one connection; on shutdown, lets it finish gracefully.
+/// Serves one connection (after its TLS handshake, with `--tls`); on
+/// shutdown, lets it finish gracefully.
 async fn connection(stream: ringloop::net::TcpStream, peer: SocketAddr, shared: Rc<Shared>) {
     let _open = Open::new(&shared.conns);
     let _ = stream.set_nodelay(true);
-    let file = Rc::new(shared.file.clone());
-    let service = hyper::service::service_fn(move |req| route(req, file.clone()));
-    let mut conn = pin!(
-        shared
-            .builder
-            .serve_connection(HyperIo::from(stream), service)
-    );
-    let res = match select(conn.as_mut(), pin!(shared.conns.stopping.wait())).await {
-        Either::Left((res, _)) => res,
-        Either::Right(((), _)) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
+    let res = match &shared.tls {
+        None => serve(HyperIo::from(stream), &shared).await,
+        #[cfg(feature = "tls")]
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(tls) => serve(HyperIo::from(tls), &shared).await,
+            Err(e) => Err(e.into()),
+        },
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
     };
     if !shared.quiet {
         let p = &shared.prefix;
@@ -234,19 +268,50 @@ async fn connection(stream: ringloop::net::TcpStream, peer: SocketAddr, shared: 
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// hyper's half of a connection: HTTP/1.1 or HTTP/2, whichever the client
+/// speaks (after ALPN, with TLS).
+async fn serve<T>(io: HyperIo<T>, shared: &Shared) -> Result<(), BoxError>
+where
+    T: PollRead + PollWrite + Unpin + 'static,
+{
+    let file = Rc::new(shared.file.clone());
+    let service = hyper::service::service_fn(move |req| route(req, file.clone()));
+    let mut conn = pin!(shared.builder.serve_connection(io, service));
+    match select(conn.as_mut(), pin!(shared.conns.stopping.wait())).await {
+        Either::Left((res, _)) => res,
+        Either::Right(((), _)) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
+}
+
 /// One core: accepts until Ctrl-C, then shuts down gracefully.
-async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>) -> io::Result<()> {
+async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>, tls: Tls) -> io::Result<()> {
     // Listen for Ctrl-C before announcing the address: a signal sent as
     // soon as the address is known must be seen.
     let mut sigint = ringloop::signal::signal(libc::SIGINT)?;
     let listener = rv.bind(&core, args.addr)?;
     if core.index() == 0 {
+        let addr = listener.local_addr()?;
         println!(
-            "http server listening on {} ({} cores, {} backend)",
-            listener.local_addr()?,
+            "http server listening on {addr} ({} cores, {} backend{})",
             core.count(),
-            ringloop::ring_stats()?.backend
+            ringloop::ring_stats()?.backend,
+            if tls.acceptor.is_some() { ", TLS" } else { "" }
         );
+        if let Some(pem) = &tls.self_signed {
+            let path =
+                std::env::temp_dir().join(format!("ringloop-http-server-{}.pem", addr.port()));
+            std::fs::write(&path, pem)?;
+            println!(
+                "self-signed certificate for localhost and 127.0.0.1: {}",
+                path.display()
+            );
+            *tls.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+        }
     }
     let mut builder = auto::Builder::new(HyperExecutor);
     builder
@@ -271,6 +336,7 @@ async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>) -> io::Res
             _ => format!("[core {}] ", core.index()),
         },
         quiet: args.quiet,
+        tls: tls.acceptor.clone(),
     });
     let p = &shared.prefix;
     let accept_loop = async {
@@ -348,14 +414,85 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// What `--tls` sets up, shared by the cores.
+#[derive(Clone, Default)]
+struct Tls {
+    acceptor: Option<Acceptor>,
+    /// A self-signed certificate's PEM, for core 0 to write out.
+    self_signed: Option<String>,
+    /// Where it was written (removed on exit).
+    written: Arc<Mutex<Option<PathBuf>>>,
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_setup(args: &Args) -> io::Result<Tls> {
+    if args.tls {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--tls needs the tls feature: cargo run --features hyper,tls --example http_server -- --tls",
+        ));
+    }
+    Ok(Tls::default())
+}
+
+#[cfg(feature = "tls")]
+fn tls_setup(args: &Args) -> io::Result<Tls> {
+    use ringloop::tls::rustls::pki_types::pem::PemObject;
+    use ringloop::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use ringloop::tls::{TlsAcceptor, rustls};
+    if !args.tls {
+        return Ok(Tls::default());
+    }
+    let pem_err = |path: &PathBuf, e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", path.display()),
+        )
+    };
+    let mut tls = Tls::default();
+    let (chain, key) = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| pem_err(cert, e))?;
+            if chain.is_empty() {
+                return Err(pem_err(cert, rustls::pki_types::pem::Error::NoItemsFound));
+            }
+            (
+                chain,
+                PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?,
+            )
+        }
+        _ => {
+            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            let made = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+            tls.self_signed = Some(made.cert.pem());
+            let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+            (vec![made.cert.der().clone()], PrivateKeyDer::Pkcs8(key))
+        }
+    };
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("--cert/--key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls.acceptor = Some(TlsAcceptor::new(Arc::new(config)));
+    Ok(tls)
+}
+
 fn real_main() -> io::Result<()> {
     let args = parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let tls = tls_setup(&args)?;
+    let written = tls.written.clone();
     let args = Arc::new(args);
     let rv = Arc::new(Rendezvous::default());
     let results = Cores::new(args.cores)
         .thread_name("http-core")
-        .run(move |core| serve_core(core, args.clone(), rv.clone()))
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        .run(move |core| serve_core(core, args.clone(), rv.clone(), tls.clone()));
+    if let Some(path) = written.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = std::fs::remove_file(path);
+    }
+    let results = results.map_err(|e| io::Error::other(e.to_string()))?;
     for (i, r) in results.into_iter().enumerate() {
         r.map_err(|e| io::Error::new(e.kind(), format!("core {i}: {e}")))?;
     }

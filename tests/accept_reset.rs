@@ -289,8 +289,7 @@ fn build_example(name: &str) -> PathBuf {
             return bin;
         }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = common::cargo_command();
     cmd.current_dir(root).args(["build", "--example", name]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");

@@ -257,46 +257,56 @@ fn http2_prior_knowledge_with_a_hundred_concurrent_streams() {
             })
         };
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(HyperExecutor)
-            .timer(HyperTimer)
-            .handshake(HyperIo::from(stream))
-            .await
-            .expect("h2 handshake");
-        let conn = spawn(conn);
-        let tasks: Vec<_> = (0..STREAMS)
-            .map(|i| {
-                let mut sender = sender.clone();
-                spawn(async move {
-                    // Up to 200 KiB each: beyond the default 64 KiB stream
-                    // window, so flow control runs too.
-                    let n = (i * 2003) % (200 << 10);
-                    let req = Request::get(format!("http://test/hold?n={n}&seed={i}"))
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    let res = sender.send_request(req).await.expect("h2 request");
-                    assert_eq!(res.status(), StatusCode::OK);
-                    assert_eq!(res.version(), hyper::Version::HTTP_2);
-                    let got = res.into_body().collect().await.expect("body").to_bytes();
-                    assert!(got[..] == body_bytes(i as u64, n)[..], "stream {i} differs");
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(
-            seen.most_inside.get(),
-            STREAMS,
-            "all streams were in flight at once"
-        );
-        assert_eq!(seen.requests.get(), STREAMS);
-        drop(sender);
-        conn.await.unwrap().expect("client connection ends cleanly");
+        h2_streams_in_flight_at_once(HyperIo::from(stream), STREAMS, &seen).await;
         server
             .await
             .unwrap()
             .expect("server connection ends cleanly");
     });
+}
+
+/// hyper's HTTP/2 client over `io` sends `streams` `/hold` requests at
+/// once (the server must hold them until all are inside), checks every
+/// body, then closes the connection cleanly.
+async fn h2_streams_in_flight_at_once<T>(io: HyperIo<T>, streams: usize, seen: &Seen)
+where
+    HyperIo<T>: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(HyperExecutor)
+        .timer(HyperTimer)
+        .handshake(io)
+        .await
+        .expect("h2 handshake");
+    let conn = spawn(conn);
+    let tasks: Vec<_> = (0..streams)
+        .map(|i| {
+            let mut sender = sender.clone();
+            spawn(async move {
+                // Up to 200 KiB each: beyond the default 64 KiB stream
+                // window, so flow control runs too.
+                let n = (i * 2003) % (200 << 10);
+                let req = Request::get(format!("http://test/hold?n={n}&seed={i}"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let res = sender.send_request(req).await.expect("h2 request");
+                assert_eq!(res.status(), StatusCode::OK);
+                assert_eq!(res.version(), hyper::Version::HTTP_2);
+                let got = res.into_body().collect().await.expect("body").to_bytes();
+                assert!(got[..] == body_bytes(i as u64, n)[..], "stream {i} differs");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        seen.most_inside.get(),
+        streams,
+        "all streams were in flight at once"
+    );
+    assert_eq!(seen.requests.get(), streams);
+    drop(sender);
+    conn.await.unwrap().expect("client connection ends cleanly");
 }
 
 /// A client that sends half a request and stalls is cut off by the
@@ -437,8 +447,8 @@ fn connection_tasks_cancelled_mid_request_leak_no_fd() {
 
 // --- the examples -------------------------------------------------------
 
-/// An example's binary, built (with the `hyper` feature) if missing or
-/// older than the sources.
+/// An example's binary, built with this test's features (`hyper`, and
+/// `tls` when it is on): cargo decides whether anything changed.
 fn build_example(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = std::env::current_exe().unwrap();
@@ -450,37 +460,20 @@ fn build_example(name: &str) -> PathBuf {
         .unwrap()
         .join("examples")
         .join(name);
-    let newest = |dir: &Path| newest_mtime(&root.join(dir));
-    let sources = newest(Path::new("src")).max(newest(Path::new("examples")));
-    let fresh = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= sources);
-    if !fresh {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(root)
-            .args(["build", "--features", "hyper", "--example", name]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build --example");
-        assert!(status.success(), "cargo build --example {name} failed");
+    let features = if cfg!(feature = "tls") {
+        "hyper,tls"
+    } else {
+        "hyper"
+    };
+    let mut cmd = common::cargo_command();
+    cmd.current_dir(root)
+        .args(["build", "--features", features, "--example", name]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
     }
+    let status = cmd.status().expect("run cargo build --example");
+    assert!(status.success(), "cargo build --example {name} failed");
     bin
-}
-
-fn newest_mtime(dir: &Path) -> std::time::SystemTime {
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let t = if path.is_dir() {
-            newest_mtime(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).unwrap()
-        };
-        newest = newest.max(t);
-    }
-    newest
 }
 
 /// Kills the child on drop so a failing test leaves no process behind.
@@ -506,15 +499,13 @@ fn blocking_get(addr: SocketAddr, path: &str) -> io::Result<String> {
     Ok(out)
 }
 
-#[test]
-fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
-    let _serial = serial();
+/// `http_server` with `args`, its output lines as they come, and the
+/// address it listens on.
+fn start_server(args: &[&str]) -> (Reap, std::sync::mpsc::Receiver<String>, SocketAddr) {
     let server_bin = build_example("http_server");
-    let client_bin = build_example("http_client");
-    let file = server_bin.clone();
     let child = Command::new(&server_bin)
-        .args(["--addr", "127.0.0.1:0", "--grace", "10", "--file"])
-        .arg(&file)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -531,55 +522,27 @@ fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
             }
         }
     });
-    let next_line = |what: &str| {
-        lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("http_server printed no {what}"))
-    };
-    let first = next_line("first line");
+    let first = next_line(&lines, "first line");
     let addr: SocketAddr = first
         .strip_prefix("http server listening on ")
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .parse()
         .unwrap();
+    (child, lines, addr)
+}
 
-    // Hello world, and a streamed file through the client example, over
-    // HTTP/1.1 and HTTP/2.
-    let hello = blocking_get(addr, "/").unwrap();
-    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n"), "{hello:?}");
-    assert!(hello.ends_with("Hello, world!\n"), "{hello:?}");
-    let size = std::fs::metadata(&file).unwrap().len();
-    for h2 in [false, true] {
-        let mut cmd = Command::new(&client_bin);
-        if h2 {
-            cmd.arg("--http2");
-        }
-        let out = cmd
-            .arg(format!("http://{addr}/file"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run http_client");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "http_client failed: {text}");
-        let status = if h2 {
-            "HTTP/2.0 200 OK"
-        } else {
-            "HTTP/1.1 200 OK"
-        };
-        assert!(text.starts_with(status), "{text}");
-        assert!(text.contains(&format!("content-length: {size}")), "{text}");
-        assert!(text.contains(&format!("body: {size} bytes")), "{text}");
-    }
+fn next_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("http_server printed no {what}"))
+}
 
-    // A request in flight when Ctrl-C comes is completed.
-    let slow = std::thread::spawn(move || blocking_get(addr, "/slow?ms=500"));
-    std::thread::sleep(Duration::from_millis(150));
+/// Sends Ctrl-C; the server must exit with status 0 within 30 s. Returns
+/// the rest of its output.
+fn ctrl_c_and_wait(mut child: Reap, lines: std::sync::mpsc::Receiver<String>) -> Vec<String> {
     // SAFETY: kill(2) with the child's pid (alive: reaped only by `Reap`).
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
-    let slow = slow.join().unwrap().expect("the slow request completes");
-    assert!(slow.starts_with("HTTP/1.1 200 OK\r\n"), "{slow:?}");
-    assert!(slow.ends_with("slept 500 ms\n"), "{slow:?}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.0.try_wait().unwrap() {
@@ -593,7 +556,59 @@ fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
     };
     assert!(status.success(), "http_server exited with {status}");
     // The rest of its output, up to the end (it exited: the pipe ends).
-    let rest: Vec<String> = lines.iter().collect();
+    lines.iter().collect()
+}
+
+/// Runs `http_client` with `args`: its stdout, or its stderr if it failed.
+fn client(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(build_example("http_client"))
+        .args(args)
+        .output()
+        .expect("run http_client");
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+#[test]
+fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
+    let _serial = serial();
+    let file = build_example("http_server");
+    let file_arg = file.to_str().unwrap();
+    let (child, lines, addr) = start_server(&["--grace", "10", "--file", file_arg]);
+
+    // Hello world, and a streamed file through the client example, over
+    // HTTP/1.1 and HTTP/2.
+    let hello = blocking_get(addr, "/").unwrap();
+    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n"), "{hello:?}");
+    assert!(hello.ends_with("Hello, world!\n"), "{hello:?}");
+    let size = std::fs::metadata(&file).unwrap().len();
+    for h2 in [false, true] {
+        let url = format!("http://{addr}/file");
+        let args = if h2 {
+            vec!["--http2", &url]
+        } else {
+            vec![&url[..]]
+        };
+        let text = client(&args).expect("http_client");
+        let status = if h2 {
+            "HTTP/2.0 200 OK"
+        } else {
+            "HTTP/1.1 200 OK"
+        };
+        assert!(text.starts_with(status), "{text}");
+        assert!(text.contains(&format!("content-length: {size}")), "{text}");
+        assert!(text.contains(&format!("body: {size} bytes")), "{text}");
+    }
+
+    // A request in flight when Ctrl-C comes is completed.
+    let slow = std::thread::spawn(move || blocking_get(addr, "/slow?ms=500"));
+    std::thread::sleep(Duration::from_millis(150));
+    let rest = ctrl_c_and_wait(child, lines);
+    let slow = slow.join().unwrap().expect("the slow request completes");
+    assert!(slow.starts_with("HTTP/1.1 200 OK\r\n"), "{slow:?}");
+    assert!(slow.ends_with("slept 500 ms\n"), "{slow:?}");
     assert!(
         rest.iter()
             .any(|l| l == "shutting down: 1 connections open"),
@@ -660,4 +675,178 @@ fn the_timer_sleeps_and_resets_in_place() {
         );
         s.as_mut().await;
     });
+}
+
+/// hyper over [`ringloop::tls::TlsStream`] (`--features hyper,tls`).
+#[cfg(feature = "tls")]
+mod https {
+    use super::*;
+    use std::sync::Arc;
+
+    use ringloop::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use ringloop::tls::{ServerName, TlsAcceptor, TlsConnector, TlsStream, rustls};
+
+    /// A server offering `h2` and `http/1.1`, and a client trusting it
+    /// that offers `alpn`.
+    fn configs(alpn: &[&[u8]]) -> (TlsAcceptor, TlsConnector) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = made.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+        let mut server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))
+            .unwrap();
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let mut client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        (
+            TlsAcceptor::new(Arc::new(server)),
+            TlsConnector::new(Arc::new(client)),
+        )
+    }
+
+    /// Accepts one TLS connection and serves it with the protocol ALPN
+    /// chose; returns that protocol.
+    fn serve_one_https(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        seen: Rc<Seen>,
+    ) -> ringloop::Task<Vec<u8>> {
+        spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let tls = acceptor.accept(tcp).await.expect("server handshake");
+            let alpn = tls.alpn_protocol().unwrap_or_default().to_vec();
+            let svc = hyper::service::service_fn(move |req| service(req, seen.clone()));
+            let res = if alpn == b"h2" {
+                hyper::server::conn::http2::Builder::new(HyperExecutor)
+                    .timer(HyperTimer)
+                    .max_concurrent_streams(1000)
+                    .serve_connection(HyperIo::from(tls), svc)
+                    .await
+            } else {
+                hyper::server::conn::http1::Builder::new()
+                    .timer(HyperTimer)
+                    .serve_connection(HyperIo::from(tls), svc)
+                    .await
+            };
+            // The client closes once it has its last response, without
+            // waiting for the server's close_notify; the server's reply to
+            // its close_notify may then meet the client's RST (a race the
+            // kernel decides). Anything else is a failure.
+            if let Err(e) = res {
+                let gone = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<io::Error>())
+                    .is_some_and(|e| {
+                        matches!(
+                            e.kind(),
+                            io::ErrorKind::NotConnected
+                                | io::ErrorKind::ConnectionReset
+                                | io::ErrorKind::BrokenPipe
+                        )
+                    });
+                assert!(gone, "server connection failed: {e:?}");
+            }
+            alpn
+        })
+    }
+
+    async fn connect(addr: SocketAddr, connector: &TlsConnector) -> HyperIo<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        HyperIo::from(
+            connector
+                .connect(name, tcp)
+                .await
+                .expect("client handshake"),
+        )
+    }
+
+    #[test]
+    fn https_keep_alive_requests_byte_exact() {
+        let _serial = serial();
+        // `run` listens for Ctrl-C: the process's first listening loop
+        // leases a signal eventfd, which stays open for later loops by
+        // design (src/signal): count from after one.
+        ringloop::run(async {}).unwrap();
+        let before = fd_count();
+        run_bounded(Duration::from_secs(120), async {
+            let (acceptor, connector) = configs(&[b"http/1.1"]);
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let seen = Rc::new(Seen::default());
+            let server = serve_one_https(listener, acceptor, seen.clone());
+            let mut sender = http1_client(connect(addr, &connector).await).await;
+            // Every 100th body is 1 MiB: many TLS records, both ways.
+            for i in 0..300 {
+                send_checked(&mut sender, i).await;
+            }
+            drop(sender);
+            assert_eq!(server.await.unwrap(), b"http/1.1");
+            assert_eq!(seen.requests.get(), 300);
+        });
+        assert_eq!(fd_count(), before, "fds left behind: {:?}", fd_list());
+    }
+
+    #[test]
+    fn https_h2_by_alpn_with_a_hundred_concurrent_streams() {
+        let _serial = serial();
+        run_bounded(Duration::from_secs(60), async {
+            let (acceptor, connector) = configs(&[b"h2", b"http/1.1"]);
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let seen = Rc::new(Seen::default());
+            seen.hold_for.set(100);
+            let server = serve_one_https(listener, acceptor, seen.clone());
+            h2_streams_in_flight_at_once(connect(addr, &connector).await, 100, &seen).await;
+            assert_eq!(server.await.unwrap(), b"h2", "the server's first choice");
+        });
+    }
+
+    /// `http_server --tls` with its self-signed certificate, and
+    /// `http_client` over https: HTTP/2 by ALPN, HTTP/1.1 when the client
+    /// offers only that, a clear error without the CA, and the certificate
+    /// file gone after Ctrl-C.
+    #[test]
+    fn the_http_examples_over_tls() {
+        let _serial = serial();
+        let (child, lines, addr) = start_server(&["--tls", "--quiet"]);
+        let cert_line = next_line(&lines, "certificate line");
+        let pem = cert_line
+            .strip_prefix("self-signed certificate for localhost and 127.0.0.1: ")
+            .unwrap_or_else(|| panic!("unexpected line {cert_line:?}"))
+            .to_owned();
+        assert!(Path::new(&pem).exists());
+        let url = format!("https://localhost:{}/", addr.port());
+        for (flags, version) in [
+            (&[][..], "HTTP/2.0 200 OK"),
+            (&["--http2"][..], "HTTP/2.0 200 OK"),
+            (&["--http1"][..], "HTTP/1.1 200 OK"),
+        ] {
+            let mut args = flags.to_vec();
+            args.extend(["--cacert", &pem, &url]);
+            let text = client(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(text.starts_with(version), "{args:?}: {text}");
+            assert!(text.contains("body: 14 bytes"), "{args:?}: {text}");
+        }
+        // Without the CA: the certificate is refused, and said so.
+        let err = client(&[&url]).expect_err("an unknown CA must fail");
+        assert!(
+            err.contains("certificate") || err.contains("CA"),
+            "unclear error: {err}"
+        );
+        // Plain HTTP on the TLS port: no hang, an error.
+        let plain = blocking_get(addr, "/");
+        assert!(
+            !plain.as_deref().is_ok_and(|r| r.contains("200 OK")),
+            "{plain:?}"
+        );
+        let rest = ctrl_c_and_wait(child, lines);
+        assert_eq!(rest.last().map(String::as_str), Some("bye"), "{rest:?}");
+        assert!(!Path::new(&pem).exists(), "{pem} left behind");
+    }
 }

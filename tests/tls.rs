@@ -180,8 +180,9 @@ async fn write_in_pieces(tls: &mut TlsStream<TcpStream>, data: &[u8], seed: u64)
 /// Runs `f` with the fds of the process checked back to where they were
 /// once the loop is gone.
 fn fds_checked(f: impl FnOnce()) {
-    // The process's first loop opens an fd that outlives it (process-wide
-    // state, made once): count from after one.
+    // The process's first loop that listens for Ctrl-C (as `run` does)
+    // leases a signal eventfd, which stays open for later loops by design
+    // (src/signal): count from after one.
     ringloop::run(async {}).unwrap();
     let before = fd_count();
     let list = fd_list();

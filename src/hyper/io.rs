@@ -69,6 +69,15 @@ impl From<UnixStream> for HyperIo<PollIo<UnixStream>> {
     }
 }
 
+#[cfg(feature = "tls")]
+impl<S: crate::tls::Transport> From<crate::tls::TlsStream<S>>
+    for HyperIo<crate::tls::TlsStream<S>>
+{
+    fn from(stream: crate::tls::TlsStream<S>) -> Self {
+        HyperIo::new(stream)
+    }
+}
+
 impl<T: PollRead + Unpin> ::hyper::rt::Read for HyperIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -396,6 +396,26 @@ impl<S: Transport> TlsStream<S> {
         cx: &mut Context<'_>,
         src: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, src.len(), |w| w.write(src))
+    }
+
+    /// [`poll_write_plain`](Self::poll_write_plain) for several buffers:
+    /// rustls encrypts as much of them, in order, as its bound takes.
+    pub(crate) fn poll_write_plain_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.poll_write_with(cx, len, |w| w.write_vectored(bufs))
+    }
+
+    fn poll_write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        write: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         if let Some(e) = &self.wr.failed {
             return Poll::Ready(Err(write_failed(e)));
         }
@@ -405,7 +425,7 @@ impl<S: Transport> TlsStream<S> {
                 "TLS: write after shutdown (close_notify was sent)",
             )));
         }
-        if src.is_empty() {
+        if len == 0 {
             return Poll::Ready(Ok(0));
         }
         // Room: records queued in rustls wait only while a job writes.
@@ -425,7 +445,7 @@ impl<S: Transport> TlsStream<S> {
             self.start_job();
         }
         // The commit: no await from here to the return.
-        let n = self.conn.writer().write(src)?;
+        let n = write(&mut self.conn.writer())?;
         if n == 0 {
             // Cannot happen with room made above; never report a 0 that a
             // `write_all` loop would spin on.

@@ -341,3 +341,27 @@ pub fn skip_on_epoll(lp: &ringloop::EventLoop, why: &str) -> bool {
     }
     epoll
 }
+
+/// `cargo`, for a test that builds an example, with the variables cargo
+/// set for this test process removed: build scripts that watch one (ring's
+/// watches `CARGO_MANIFEST_DIR`) would otherwise see a change and rebuild
+/// whole crates on every such call, and again on the next plain build.
+pub fn cargo_command() -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = std::process::Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_for_tests = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+        ];
+        if set_for_tests.iter().any(|p| key.starts_with(p)) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
