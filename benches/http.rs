@@ -12,7 +12,10 @@
 //!   `getrusage(RUSAGE_SELF)`, over its whole life). KIND: `ringloop`
 //!   (`HyperIo<PollIo<TcpStream>>`: POLL_ADD + non-blocking recv/send, no
 //!   copy), `ringloop-copy` (`HyperIo<Compat>`: owned-buffer reads and
-//!   writes through an internal buffer, one copy each way), `tokio`.
+//!   writes through an internal buffer, one copy each way), `tokio`; a
+//!   `-h2` suffix (`ringloop-h2`, `tokio-h2`) serves HTTP/2 (prior
+//!   knowledge, hyper's `http2` server; stream tasks spawned on the loop by
+//!   `HyperExecutor`, or by hyper-util's `TokioExecutor`).
 //!   The server's loop runs on the backend `RINGLOOP_BACKEND` says.
 //! - `client ADDR CONNS SECS [--body N]`: pins itself to CPU 1, opens CONNS
 //!   keep-alive connections (a ringloop loop, owned-buffer I/O, the same
@@ -33,7 +36,12 @@
 //!   time in `/proc/<pid>/stat`) is measured again, up to 3 times, then
 //!   dropped from the summary; the table says how many were. `--body N`
 //!   serves N-byte responses (a pattern, checked byte for byte) instead of
-//!   hello world.
+//!   hello world. With `-h2` kinds the load comes from `h2load` (package
+//!   `nghttp2-client`; `--streams M` concurrent streams per connection,
+//!   default 10), pinned to CPU 1 with `taskset`, after a 0.3 s warm-up;
+//!   h2load reports no percentiles, so the latency columns are its mean
+//!   and max, and responses are checked by h2load (status 2xx, none
+//!   failed or errored), not byte for byte.
 //! - `--quick` (and no arguments at all, as `cargo test --benches` runs
 //!   it): one pair of ringloop/tokio at 100 connections, 0.5 s each, as a
 //!   sanity check; the numbers mean nothing.
@@ -135,6 +143,9 @@ fn server(kind: &str, port_file: &str, body_len: Option<usize>) -> io::Result<()
     let served = Arc::new(AtomicU64::new(0));
     exit_when_stdin_closes(kind.to_owned(), served.clone());
     let announce = |addr: SocketAddr| std::fs::write(port_file, addr.port().to_string());
+    if let Some(kind) = kind.strip_suffix("-h2") {
+        return server_h2(kind, announce, served, body);
+    }
     match kind {
         "ringloop" | "ringloop-copy" => {
             let copy = kind == "ringloop-copy";
@@ -187,6 +198,126 @@ fn server(kind: &str, port_file: &str, body_len: Option<usize>) -> io::Result<()
         }
         other => Err(io::Error::other(format!("unknown server kind {other:?}"))),
     }
+}
+
+/// HTTP/2 with prior knowledge: one hyper `http2` connection per accepted
+/// socket, its streams spawned on the loop.
+fn server_h2(
+    kind: &str,
+    announce: impl Fn(SocketAddr) -> io::Result<()>,
+    served: Arc<AtomicU64>,
+    body: Bytes,
+) -> io::Result<()> {
+    match kind {
+        "ringloop" => ringloop::run(async move {
+            let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")?;
+            announce(listener.local_addr()?)?;
+            let mut http = hyper::server::conn::http2::Builder::new(ringloop::hyper::HyperExecutor);
+            http.timer(ringloop::hyper::HyperTimer);
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                let (served, body) = (served.clone(), body.clone());
+                let svc =
+                    hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
+                let conn = http.serve_connection(ringloop::hyper::HyperIo::from(stream), svc);
+                ringloop::spawn(conn).detach();
+            }
+        })?,
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                announce(listener.local_addr()?)?;
+                let mut http =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+                http.timer(hyper_util::rt::TokioTimer::new());
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    stream.set_nodelay(true)?;
+                    let (served, body) = (served.clone(), body.clone());
+                    let svc =
+                        hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    tokio::spawn(http.serve_connection(io, svc));
+                }
+            })
+        }
+        other => Err(io::Error::other(format!(
+            "unknown server kind {other:?}-h2"
+        ))),
+    }
+}
+
+/// Runs h2load against `port` (pinned to CPU 1): `(req/s, mean µs, max
+/// µs, requests that succeeded)`.
+fn h2load(port: u16, conns: usize, streams: usize, secs: f64) -> io::Result<(f64, f64, f64, f64)> {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "h2load", "-c", &conns.to_string(), "-t", "1"])
+        .args(["-m", &streams.to_string()])
+        .arg(format!("--duration={}ms", (secs * 1000.0) as u64))
+        .arg("--warm-up-time=300ms")
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("h2load (apt-get install nghttp2-client): {e}"),
+            )
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bad = || io::Error::other(format!("unexpected h2load output:\n{text}"));
+    if !out.status.success() {
+        return Err(bad());
+    }
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .ok_or_else(bad)
+    };
+    // "finished in 1.50s, 123456.78 req/s, 12.34MB/s"
+    let rps: f64 = line("finished in")?
+        .split(", ")
+        .find_map(|f| f.strip_suffix(" req/s"))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(bad)?;
+    // "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+    let counts = line("requests:")?;
+    let count = |what: &str| -> io::Result<f64> {
+        counts
+            .split(", ")
+            .find_map(|f| f.trim_start_matches("requests: ").strip_suffix(what))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(bad)
+    };
+    let (ok, failed, errored) = (count(" succeeded")?, count(" failed")?, count(" errored")?);
+    if failed + errored > 0.0 || ok == 0.0 {
+        return Err(io::Error::other(format!("h2load: {counts}")));
+    }
+    // "time for request:   123us   4.56ms   234us   12us   80.00%" (min max mean sd)
+    let us = |v: &str| -> Option<f64> {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n,
+            "ms" => n * 1e3,
+            "s" => n * 1e6,
+            _ => return None,
+        })
+    };
+    let times: Vec<&str> = line("time for request:")?
+        .trim_start()
+        .trim_start_matches("time for request:")
+        .split_whitespace()
+        .collect();
+    let (max, mean) = match times[..] {
+        [_, max, mean, ..] => (us(max).ok_or_else(bad)?, us(mean).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    Ok((rps, mean, max, ok))
 }
 
 /// Checks one response, byte by byte (the date's digits aside).
@@ -341,6 +472,7 @@ fn one_run(
     kind: &str,
     server_exe: Option<&str>,
     conns: usize,
+    streams: usize,
     secs: f64,
     body: &[String],
 ) -> io::Result<Run> {
@@ -369,6 +501,29 @@ fn one_run(
         std::thread::sleep(Duration::from_millis(5));
     };
     let _ = std::fs::remove_file(&port_file);
+    if kind.ends_with("-h2") {
+        let ours = [std::process::id(), server.0.id()];
+        let (snap0, t0) = (cpu_ticks_by_pid(&ours), Instant::now());
+        let (rps, mean, max, ok) = h2load(port, conns, streams, secs)?;
+        // h2load has exited and been reaped by now: its CPU time is not
+        // in the second snapshot, so not counted as another process's.
+        let others = others_cores(&snap0, &cpu_ticks_by_pid(&ours), t0.elapsed().as_secs_f64());
+        drop(server.0.stdin.take());
+        let sline = result_line(server.0.stdout.take().expect("piped"));
+        let requests = field(&sline, "requests");
+        if requests < ok {
+            return Err(io::Error::other(format!(
+                "{kind}: server served {requests} requests, h2load saw {ok} succeed"
+            )));
+        }
+        return Ok(Run {
+            rps,
+            cpu_us_per_req: field(&sline, "cpu_us") / requests.max(1.0),
+            p50: mean,
+            p99: max,
+            others,
+        });
+    }
     let mut client = Command::new(&exe)
         .args(["client", &format!("127.0.0.1:{port}"), &conns.to_string()])
         .arg(secs.to_string())
@@ -453,6 +608,9 @@ struct PairsArgs {
     out: Option<String>,
     /// `--body N`: N-byte responses instead of hello world.
     body: Option<usize>,
+    /// `--streams M`: h2load's concurrent streams per connection (`-h2`
+    /// kinds).
+    streams: usize,
 }
 
 fn pairs(mut p: PairsArgs) -> io::Result<()> {
@@ -498,7 +656,7 @@ fn pairs(mut p: PairsArgs) -> io::Result<()> {
                 let mut got = [None, None];
                 for side in order {
                     let (kind, exe) = sides[side];
-                    let r = one_run(kind, exe, conns, p.secs, &body_args)?;
+                    let r = one_run(kind, exe, conns, p.streams, p.secs, &body_args)?;
                     let label = if side == 0 { "A" } else { "B" };
                     tsv += &format!(
                         "{conns}\t{i}\t{label}:{kind}\t{:.0}\t{:.2}\t{}\t{}\t{:.2}\t{attempt}\n",
@@ -574,9 +732,14 @@ fn pairs(mut p: PairsArgs) -> io::Result<()> {
         );
     }
     let (a, b) = (&p.a, &p.b);
+    let lat = if kind_a.ends_with("-h2") {
+        "mean/max"
+    } else {
+        "p50/p99"
+    };
     println!();
     println!(
-        "| conns | {a} req/s | {b} req/s | req/s {a}/{b} (IQR) | {a} µs CPU/req | {b} µs CPU/req | CPU/req {a}/{b} (IQR) | {a} p50/p99 µs | {b} p50/p99 µs | pairs (dropped) |"
+        "| conns | {a} req/s | {b} req/s | req/s {a}/{b} (IQR) | {a} µs CPU/req | {b} µs CPU/req | CPU/req {a}/{b} (IQR) | {a} {lat} µs | {b} {lat} µs | pairs (dropped) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     print!("{table}");
@@ -599,6 +762,7 @@ fn parse_pairs(mut args: impl Iterator<Item = String>) -> Result<PairsArgs, Stri
         b_exe: None,
         out: None,
         body: None,
+        streams: 10,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -617,6 +781,13 @@ fn parse_pairs(mut args: impl Iterator<Item = String>) -> Result<PairsArgs, Stri
             "--b-exe" => p.b_exe = Some(value()?),
             "--out" => p.out = Some(value()?),
             "--body" => p.body = Some(value()?.parse().map_err(|e| format!("--body: {e}"))?),
+            "--streams" => {
+                p.streams = value()?
+                    .parse()
+                    .ok()
+                    .filter(|&m| m >= 1)
+                    .ok_or("--streams: a number of at least 1")?;
+            }
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -662,6 +833,7 @@ fn main() -> io::Result<()> {
             b_exe: None,
             out: None,
             body: None,
+            streams: 10,
         }),
         Some(other) => Err(bad(format!(
             "unknown mode {other:?}: server KIND PORT_FILE | client ADDR CONNS SECS | pairs [...] | --quick"

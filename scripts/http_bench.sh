@@ -3,7 +3,10 @@
 #   1. ringloop + hyper (the readiness path) vs tokio current_thread + the
 #      same hyper, at 16/100/1000 connections, with the ringloop server on
 #      io_uring, then on epoll;
-#   2. the readiness path (HyperIo<PollIo>) vs owned-buffer reads + copy
+#   2. HTTP/2 (prior knowledge), the same servers with hyper's http2, load
+#      from h2load (10 streams per connection), 16/100/1000 connections,
+#      on io_uring, then on epoll;
+#   3. the readiness path (HyperIo<PollIo>) vs owned-buffer reads + copy
 #      (HyperIo<Compat>), hello world and 64 KiB responses, 100 connections,
 #      on both backends.
 # Server pinned to CPU 0, the load generator (benches/http.rs, checks every
@@ -11,7 +14,7 @@
 # versions, load), the raw pairs to docs/bench/http/*.tsv, and the HTTP
 # section of BENCHMARKS.md.
 #
-# Usage: scripts/http_bench.sh               # full: about 12 minutes
+# Usage: scripts/http_bench.sh               # full: about 20 minutes
 #        QUICK=1 scripts/http_bench.sh       # one short pair per point (sanity only)
 #        PAIRS=10 SECS=1.5 scripts/http_bench.sh
 # Needs a quiet machine: it warns when the load average is above 1.2.
@@ -24,6 +27,11 @@ OUT=docs/bench/http.md
 RAW=docs/bench/http
 mkdir -p "$RAW"
 
+if ! command -v h2load >/dev/null; then
+    echo "installing h2load (nghttp2-client)" >&2
+    { apt-get install -y nghttp2-client || { apt-get update && apt-get install -y nghttp2-client; }; } >/dev/null ||
+        sudo apt-get install -y nghttp2-client >/dev/null
+fi
 load=$(cut -d' ' -f1 /proc/loadavg)
 if awk "BEGIN{exit !($load > 1.2)}"; then
     echo "warning: load average $load > 1.2: the pairs will be noisy" >&2
@@ -61,6 +69,8 @@ run() { # name, env backend, args...
 
 run ringloop-vs-tokio-uring io_uring --a ringloop --b tokio --conns 16,100,1000
 run ringloop-vs-tokio-epoll epoll --a ringloop --b tokio --conns 16,100,1000
+run h2-ringloop-vs-tokio-uring io_uring --a ringloop-h2 --b tokio-h2 --conns 16,100,1000 --streams 10
+run h2-ringloop-vs-tokio-epoll epoll --a ringloop-h2 --b tokio-h2 --conns 16,100,1000 --streams 10
 run readiness-vs-copy-uring io_uring --a ringloop --b ringloop-copy --conns 100
 run readiness-vs-copy-uring-64k io_uring --a ringloop --b ringloop-copy --conns 100 --body 65536
 run readiness-vs-copy-epoll epoll --a ringloop --b ringloop-copy --conns 100
