@@ -788,7 +788,10 @@ fn log_backend(driver: &Driver) {
 pub(crate) fn current_driver() -> io::Result<Rc<RefCell<Driver>>> {
     context::with_current(|l| l.driver.clone()).ok_or_else(|| {
         io::Error::other(
-            "ringloop: sockets and files must be created inside a running ringloop event loop",
+            "ringloop: sockets and files must be created inside a running ringloop event loop \
+             (they are driven by the loop of the thread that makes them); to make a listener \
+             before the loop, bind a std listener and pass it to `from_std` inside the loop \
+             (ringloop::guide::sockets)",
         )
     })
 }
