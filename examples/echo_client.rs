@@ -1,15 +1,25 @@
-//! A load generator for the echo server: `--conns` connections each send a
-//! `--size`-byte message, wait for it to come back, check every byte, and
-//! repeat for `--secs` seconds; then it prints msgs/s and latency
-//! percentiles.
+//! A client for the echo server, in two modes.
+//!
+//! Lines: each argument is sent as a line and its echo printed; `-` sends
+//! the lines typed on (or piped into) standard input instead. It exits 0
+//! once every line came back, and fails if one did not (within 10 s).
 //!
 //! ```sh
 //! cargo run --release --example echo_server &
+//! cargo run --release --example echo_client -- hello world
+//! cargo run --release --example echo_client -- -      # type lines, Ctrl-D to end
+//! ```
+//!
+//! Load: `--conns` connections each send a `--size`-byte message, wait for
+//! it to come back, check every byte, and repeat for `--secs` seconds; then
+//! it prints msgs/s and latency percentiles.
+//!
+//! ```sh
 //! cargo run --release --example echo_client -- --addr 127.0.0.1:7878 --conns 100 --size 64 --secs 5
 //! ```
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -21,7 +31,21 @@ struct Args {
     conns: usize,
     size: usize,
     secs: f64,
+    /// Line mode: what to send, one line each.
+    lines: Option<Lines>,
 }
+
+enum Lines {
+    Args(Vec<String>),
+    Stdin,
+}
+
+const USAGE: &str = "usage: echo_client [--addr A] LINE...   (send each LINE, print its echo)\n       \
+                     echo_client [--addr A] -         (the same for the lines of stdin)\n       \
+                     echo_client [--addr A] [--conns N] [--size BYTES] [--secs S]   (load)";
+
+/// How long a line's echo may take before the client gives up.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
@@ -29,7 +53,9 @@ fn parse() -> Result<Args, String> {
         conns: 16,
         size: 64,
         secs: 5.0,
+        lines: None,
     };
+    let (mut words, mut stdin, mut load) = (Vec::new(), false, false);
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().ok_or(format!("{k} needs a value"));
@@ -39,16 +65,96 @@ fn parse() -> Result<Args, String> {
             "--size" => a.size = v()?.parse().map_err(|e| format!("--size: {e}"))?,
             "--secs" => a.secs = v()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "-h" | "--help" => {
-                println!("usage: echo_client [--addr A] [--conns N] [--size BYTES] [--secs S]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => return Err(format!("unknown argument {other:?}")),
+            "-" => stdin = true,
+            other if other.starts_with("--") => return Err(format!("unknown option {other:?}")),
+            line => words.push(line.to_owned()),
         }
+        load |= matches!(k.as_str(), "--conns" | "--size" | "--secs");
+    }
+    if (stdin || !words.is_empty()) && load {
+        return Err("lines to send and --conns/--size/--secs do not mix".into());
+    }
+    if stdin && !words.is_empty() {
+        return Err("give lines as arguments or `-` for stdin, not both".into());
+    }
+    if stdin {
+        a.lines = Some(Lines::Stdin);
+    } else if !words.is_empty() {
+        a.lines = Some(Lines::Args(words));
     }
     if a.conns == 0 || a.size == 0 {
         return Err("--conns and --size must be at least 1".into());
     }
     Ok(a)
+}
+
+/// One line from standard input (with its newline), or `None` at its end.
+/// Read on the blocking pool: a read from a terminal would block the loop.
+async fn stdin_line() -> io::Result<Option<String>> {
+    ringloop::to_thread(|| {
+        let mut line = String::new();
+        let n = io::stdin().read_line(&mut line)?;
+        Ok((n > 0).then_some(line))
+    })
+    .await
+    .map_err(io::Error::from)?
+}
+
+/// Line mode: sends each line, prints each echo as it comes back.
+async fn talk(addr: SocketAddr, lines: Lines) -> io::Result<()> {
+    let (mut reader, writer) = ringloop::io::open_connection(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("connect to {addr}: {e}")))?;
+    let mut args = match lines {
+        Lines::Args(words) => Some(words.into_iter()),
+        Lines::Stdin => None,
+    };
+    let mut stdout = io::stdout();
+    for n in 1.. {
+        let line = match args.as_mut() {
+            Some(words) => words.next(),
+            None => stdin_line().await?,
+        };
+        let Some(mut line) = line else { break };
+        if !line.ends_with('\n') {
+            line.push('\n');
+        }
+        writer.write(line.as_bytes())?;
+        writer.drain().await?;
+        let echo = ringloop::wait_for(reader.readline(), ECHO_TIMEOUT)
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("line {n}: no echo from {addr} within {ECHO_TIMEOUT:?}"),
+                )
+            })?
+            .map_err(|e| {
+                let e = io::Error::from(e);
+                io::Error::new(e.kind(), format!("line {n}: {e}"))
+            })?;
+        if echo != line.as_bytes() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "line {n}: sent {line:?}, got back {:?}{}",
+                    String::from_utf8_lossy(&echo),
+                    if reader.at_eof() {
+                        " (the server closed the connection)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        stdout.write_all(&echo)?;
+        stdout.flush()?;
+    }
+    writer.close();
+    writer.wait_closed().await
 }
 
 async fn client(
@@ -87,7 +193,11 @@ async fn client(
 }
 
 fn main() -> io::Result<()> {
-    let a = Rc::new(parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?);
+    let mut a = parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    if let Some(lines) = a.lines.take() {
+        return ringloop::run(talk(a.addr, lines))?;
+    }
+    let a = Rc::new(a);
     ringloop::run(async move {
         let lat = Rc::new(RefCell::new(Vec::new()));
         let t0 = Instant::now();

@@ -7,7 +7,9 @@
 //! cargo run --release --example echo_streams -- --addr 127.0.0.1:9001
 //! ```
 //!
-//! Try it with `nc 127.0.0.1 7879`. Ctrl-C stops the server.
+//! Try it with the echo client: `cargo run --release --example echo_client
+//! -- --addr 127.0.0.1:7879 hello world` (or `-` to type lines). Ctrl-C
+//! stops the server.
 
 use std::io;
 

@@ -78,6 +78,7 @@ mod buf;
 pub mod combinators;
 mod driver;
 pub mod fs;
+pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 // Hooks for the cargo-fuzz targets in fuzz/ (`--cfg fuzzing` only).

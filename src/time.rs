@@ -1,10 +1,13 @@
 //! Sleeping and timers: [`sleep`], [`sleep_until`], [`interval`],
 //! [`yield_now`].
 //!
-//! Deadlines live in the loop's user-space timer heap; the loop's only
-//! kernel timer is its `io_uring_enter` wait for the nearest one, so
+//! Deadlines live in the loop's user-space timer wheel; the loop's only
+//! kernel timer is its wait in the kernel for the nearest one
+//! (`io_uring_enter`, or `epoll_pwait2` on the epoll backend), so
 //! resolution is the kernel's hrtimer (microseconds) and cancelling a sleep
-//! (dropping it) costs no syscall.
+//! (dropping it) costs no syscall. On the epoll backend of a kernel without
+//! `epoll_pwait2` (before 5.11) the wait is in whole milliseconds, rounded
+//! up: a sleep may then overshoot by up to a millisecond, never undershoot.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -538,7 +538,7 @@ fn a_stalled_server_times_the_client_handshake_out() {
     let pki = Pki::new();
     run_bounded(Duration::from_secs(30), async {
         let (listener, addr) = listen();
-        let connector = pki.client(&[]).handshake_timeout(Some(ms(150)));
+        let connector = pki.client(&[]).handshake_timeout(ms(150)); // a bare Duration
         let client = ringloop::spawn(async move {
             let tcp = TcpStream::connect(addr).await?;
             connector.connect(localhost(), tcp).await.map(drop)

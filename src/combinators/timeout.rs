@@ -39,7 +39,8 @@ impl From<TimeoutError> for std::io::Error {
 ///   before [`TimeoutError`] is returned. A [`crate::Task`] dropped this way
 ///   is cancelled at once, its cleanup run too; a `&mut Task` is only let
 ///   go of, and its owner keeps it (see [`crate::TaskLike`]).
-/// - `None` waits forever.
+/// - `timeout` is a [`Duration`] or an `Option<Duration>`; `None` waits
+///   forever.
 /// - A zero timeout never polls the future: it is dropped unstarted and the
 ///   result is [`TimeoutError`] (asyncio wraps a coroutine in a task that
 ///   never gets to run). The future's type does not say whether it is a
@@ -58,7 +59,10 @@ impl From<TimeoutError> for std::io::Error {
 ///     let eternity = ringloop::sleep(Duration::from_secs(3600));
 ///     let r = ringloop::wait_for(eternity, Some(Duration::from_millis(1))).await;
 ///     assert!(r.is_err());
-///     let r = ringloop::wait_for(async { 7 }, Some(Duration::from_millis(50))).await;
+///     // A bare Duration or an Option: the same.
+///     let r = ringloop::wait_for(async { 7 }, Duration::from_millis(50)).await;
+///     assert_eq!(r, Ok(7));
+///     let r = ringloop::wait_for(async { 7 }, None).await;
 ///     assert_eq!(r, Ok(7));
 ///     // A zero timeout does not even start the future.
 ///     let r = ringloop::wait_for(async { 7 }, Some(Duration::ZERO)).await;
@@ -68,9 +72,9 @@ impl From<TimeoutError> for std::io::Error {
 /// ```
 pub async fn wait_for<F: Future>(
     future: F,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> Result<F::Output, TimeoutError> {
-    let Some(timeout) = timeout else {
+    let Some(timeout) = timeout.into() else {
         return Ok(future.await);
     };
     if timeout.is_zero() {
@@ -115,8 +119,9 @@ pub async fn wait_for<F: Future>(
 /// ```
 pub async fn wait_for_task<A: TaskLike>(
     mut task: A,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> Result<A::Output, TimeoutError> {
+    let timeout = timeout.into();
     if timeout.is_some_and(|t| t.is_zero()) {
         if !task.is_done() {
             drop(task);
@@ -216,16 +221,21 @@ pub struct TimeoutScope {
     state: Rc<ScopeState>,
 }
 
-/// A [`TimeoutScope`] whose deadline is `delay` from now.
-pub fn timeout(delay: Duration) -> TimeoutScope {
-    timeout_at(Some(crate::time::deadline_after(delay)))
+/// A [`TimeoutScope`] whose deadline is `delay` from now (`None`: no
+/// deadline yet, as asyncio's `timeout(None)`).
+///
+/// Takes a [`Duration`] or an `Option<Duration>` alike.
+pub fn timeout(delay: impl Into<Option<Duration>>) -> TimeoutScope {
+    timeout_at(delay.into().map(crate::time::deadline_after))
 }
 
 /// A [`TimeoutScope`] with an absolute deadline (`None`: no deadline yet).
-pub fn timeout_at(deadline: Option<Instant>) -> TimeoutScope {
+///
+/// Takes an [`Instant`] or an `Option<Instant>` alike.
+pub fn timeout_at(deadline: impl Into<Option<Instant>>) -> TimeoutScope {
     TimeoutScope {
         state: Rc::new(ScopeState {
-            deadline: Cell::new(deadline),
+            deadline: Cell::new(deadline.into()),
             version: Cell::new(0),
             expired: Cell::new(false),
             finished: Cell::new(false),
@@ -240,16 +250,21 @@ impl TimeoutScope {
         self.state.deadline.get()
     }
 
-    /// Moves the deadline (`None` removes it); takes effect at once, even
-    /// while [`TimeoutScope::run`] is waiting. A deadline moved into the
-    /// past expires the scope before its block resumes.
+    /// Moves the deadline (`None` removes it; an [`Instant`] or an
+    /// `Option<Instant>` alike); takes effect at once, even while
+    /// [`TimeoutScope::run`] is waiting. A deadline moved into the past
+    /// expires the scope before its block resumes.
     ///
     /// # Errors
     ///
     /// [`InvalidStateError`] once the scope's block is over (returned,
     /// timed out or dropped), as asyncio refuses to reschedule an exited
     /// timeout. Before the block starts, the deadline may be moved freely.
-    pub fn reschedule(&self, deadline: Option<Instant>) -> Result<(), InvalidStateError> {
+    pub fn reschedule(
+        &self,
+        deadline: impl Into<Option<Instant>>,
+    ) -> Result<(), InvalidStateError> {
+        let deadline = deadline.into();
         let s = &self.state;
         if s.finished.get() {
             return Err(InvalidStateError::new(

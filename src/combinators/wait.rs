@@ -32,6 +32,8 @@ pub enum ReturnWhen {
 /// `(done, pending)` (asyncio's `wait`). Nothing is cancelled: a timeout
 /// just returns, and the pending tasks keep running. Await a done task for
 /// its output (it returns at once).
+/// `timeout` is a [`Duration`] or an `Option<Duration>` (`None`: no
+/// limit).
 ///
 /// The tasks are [`Task`]s handed over, or `&mut Task`s their owner keeps
 /// ([`ChildTask`]); either way they come back in `done` and `pending`. If
@@ -59,9 +61,9 @@ pub enum ReturnWhen {
 pub async fn wait<C: ChildTask>(
     tasks: impl IntoIterator<Item = C>,
     return_when: ReturnWhen,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> (Vec<C>, Vec<C>) {
-    wait_with(tasks, return_when, timeout, |t| t.is_panicked()).await
+    wait_with(tasks, return_when, timeout.into(), |t| t.is_panicked()).await
 }
 
 /// [`wait`] for tasks returning `Result`: for
@@ -85,12 +87,12 @@ pub async fn wait<C: ChildTask>(
 pub async fn try_wait<C, U, E>(
     tasks: impl IntoIterator<Item = C>,
     return_when: ReturnWhen,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> (Vec<C>, Vec<C>)
 where
     C: ChildTask<Value = Result<U, E>>,
 {
-    wait_with(tasks, return_when, timeout, |t| {
+    wait_with(tasks, return_when, timeout.into(), |t| {
         t.is_panicked() || t.peek_output(|r| matches!(r, Ok(Err(_)))).unwrap_or(false)
     })
     .await
@@ -171,6 +173,8 @@ impl std::error::Error for AsCompletedError {}
 /// then yields [`AsCompletedError::Timeout`] (and is detached: it keeps
 /// running). The timeout's timer is disarmed as soon as the last child
 /// finishes, even while the stream is still held.
+/// `timeout` is a [`Duration`] or an `Option<Duration>` (`None`: no
+/// limit).
 ///
 /// # Panics
 ///
@@ -200,7 +204,7 @@ impl std::error::Error for AsCompletedError {}
 /// ```
 pub fn as_completed<I>(
     children: I,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> AsCompleted<<I::Item as Future>::Output>
 where
     I: IntoIterator,
@@ -232,7 +236,7 @@ where
 /// ```
 pub fn as_completed_tasks<C: ChildTask>(
     tasks: impl IntoIterator<Item = C>,
-    timeout: Option<Duration>,
+    timeout: impl Into<Option<Duration>>,
 ) -> AsCompleted<C::Value, C> {
     let order = Rc::new(Order::default());
     let pending: Vec<Option<C>> = tasks
@@ -253,7 +257,7 @@ pub fn as_completed_tasks<C: ChildTask>(
         .collect();
     order.unfinished.set(pending.len());
     if !pending.is_empty() {
-        *order.timer.borrow_mut() = timeout.map(sleep);
+        *order.timer.borrow_mut() = timeout.into().map(sleep);
     }
     AsCompleted {
         left: pending.len(),

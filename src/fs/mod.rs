@@ -1,16 +1,23 @@
-//! Files and directories over io_uring: [`File`], [`OpenOptions`],
-//! [`Metadata`], and free functions in the spirit of `std::fs` ([`read`],
-//! [`write()`], [`metadata()`], [`rename`], [`remove_file`], [`create_dir`],
-//! ...).
+//! Files and directories: [`File`], [`OpenOptions`], [`Metadata`], and
+//! free functions in the spirit of `std::fs` ([`read`], [`write()`],
+//! [`metadata()`], [`rename`], [`remove_file`], [`create_dir`], ...).
 //!
-//! Every operation is one io_uring request on the running loop's ring
-//! (`OPENAT`, `READ`, `WRITE`, `FSYNC`, `STATX`, `FTRUNCATE`, `FALLOCATE`,
-//! `UNLINKAT`, `RENAMEAT`, `MKDIRAT`, `CLOSE`); none blocks the loop's
-//! thread. When the kernel lacks one of them the operation fails with an
-//! `Unsupported` error naming the opcode, with no fallback (to run the
-//! `std::fs` call on the blocking pool instead, use
-//! [`to_thread`](crate::to_thread)), except [`File::set_len`], which falls
-//! back to a plain `ftruncate(2)` call.
+//! None of them blocks the loop's thread. On the io_uring backend every
+//! operation is one request on the running loop's ring (`OPENAT`, `READ`,
+//! `WRITE`, `FSYNC`, `STATX`, `FTRUNCATE`, `FALLOCATE`, `UNLINKAT`,
+//! `RENAMEAT`, `MKDIRAT`, `CLOSE`). On the epoll backend, which cannot wait
+//! for files, the same requests run as blocking syscalls on the loop's
+//! blocking pool (a read first tries `preadv2(RWF_NOWAIT)`, which the page
+//! cache answers at once), with the same results and cancellation.
+//!
+//! An io_uring kernel that lacks one of these opcodes (they are probed when
+//! the loop is made) fails that operation with an `Unsupported` error
+//! naming the opcode, except [`File::set_len`], which falls back to a
+//! plain `ftruncate(2)` call. To run the `std::fs` call on the blocking
+//! pool instead, use [`to_thread`](crate::to_thread).
+//!
+//! Files, like sockets, are made inside a running loop (see
+//! [`crate::guide::sockets`]); [`File::from_std`] adopts a `std::fs::File`.
 //!
 //! Paths are anything `AsRef<Path>`, UTF-8 or not; a path containing a NUL
 //! byte is an `InvalidInput` error. Errors about a path name it, as in

@@ -1,9 +1,35 @@
-//! Sockets over io_uring: TCP, UDP and Unix domain sockets.
+//! Sockets: TCP, UDP and Unix domain sockets, on the loop's io_uring (or
+//! its epoll backend).
 //!
-//! Sockets belong to the loop (thread) that created them and must be
-//! created inside a running loop. Reads and writes take owned buffers and
-//! give them back with the result. Their fds are closed through the ring
-//! once the socket and every operation still using it are gone.
+//! Reads and writes take owned buffers and give them back with the
+//! result. Their fds are closed through the loop's driver once the socket
+//! and every operation still using it are gone.
+//!
+//! # Made inside a running loop
+//!
+//! Sockets belong to the loop (thread) that created them, and must be
+//! created inside a running loop: a socket holds that loop's driver, every
+//! operation on it is submitted there, and its fd is closed there. Outside
+//! a loop, `bind`, `pair` and `from_std` return an error saying so. To make
+//! a listener before the loop (bound before dropping privileges, passed
+//! in by systemd socket activation, inherited), make it with `std` and
+//! hand it over inside the loop with `from_std`, which checks the fd:
+//!
+//! ```
+//! use ringloop::net::TcpListener;
+//!
+//! let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?; // no loop yet
+//! assert!(TcpListener::bind("127.0.0.1:0").is_err()); // not outside a loop
+//! ringloop::run(async move {
+//!     let listener = TcpListener::from_std(std_listener)?;
+//!     assert!(listener.local_addr()?.port() > 0);
+//!     Ok::<(), std::io::Error>(())
+//! })??;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The user's guide has the details, systemd's fds included:
+//! [`crate::guide::sockets`].
 //!
 //! Cancellation loses nothing: bytes (or a datagram) the kernel delivered
 //! after a read's future was dropped are returned by the next read; a

@@ -6,10 +6,10 @@
 //! and writes through the ring, plus `futures_io` adapters).
 //!
 //! - **Waiting never blocks the loop.** The child's exit is awaited through
-//!   the ring on its pidfd (`IORING_OP_WAITID` on Linux 6.7+, else a poll
-//!   of the pidfd), then reaped with a `waitid` that cannot block. No
-//!   `SIGCHLD` handler is installed, so other code's signal handling is
-//!   left alone.
+//!   the loop on its pidfd (`IORING_OP_WAITID` on Linux 6.7+, else a poll
+//!   of the pidfd; on the epoll backend, always the poll), then reaped with
+//!   a `waitid` that cannot block. No `SIGCHLD` handler is installed, so
+//!   other code's signal handling is left alone.
 //! - **No deadlock on big outputs.** [`Child::communicate`] and
 //!   [`Command::output`] feed stdin and drain stdout and stderr at the same
 //!   time.

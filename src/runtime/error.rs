@@ -19,7 +19,8 @@ pub enum RuntimeError {
     /// `stop()` was called before the future given to `run_until_complete`
     /// finished.
     Stopped,
-    /// The driver failed (`io_uring_enter` returned an unexpected error).
+    /// The driver failed (`io_uring_enter`, or `epoll_wait` on the epoll
+    /// backend, returned an unexpected error).
     Io(io::Error),
 }
 

@@ -6,7 +6,9 @@
 //! 1. decide how long the kernel may block: not at all if anything is ready
 //!    or the loop is stopping, else until the nearest timer;
 //! 2. one `io_uring_enter` submits every queued SQE, waits as decided, and
-//!    every CQE is reaped (their tasks become ready);
+//!    every CQE is reaped (their tasks become ready); on the epoll backend,
+//!    one `epoll_wait` waits as decided and the ops whose fds became ready
+//!    are carried out;
 //! 3. expired timers make their sleepers and callbacks ready;
 //! 4. everything that was ready at this point runs, in FIFO order; then
 //!    what that made ready runs too, round after round (still FIFO), for
@@ -251,8 +253,9 @@ impl Local {
     }
 }
 
-/// An event loop: one io_uring, its tasks, timers and callbacks, on one
-/// thread (asyncio's `AbstractEventLoop`).
+/// An event loop: one io_uring (or, on the epoll backend, one epoll set),
+/// its tasks, timers and callbacks, on one thread (asyncio's
+/// `AbstractEventLoop`).
 ///
 /// Most programs call [`run`], which makes a loop, runs a future on it and
 /// closes it. `EventLoop` gives the finer control of asyncio's loop API:
@@ -298,8 +301,12 @@ impl EventLoop {
     ///
     /// # Errors
     ///
-    /// When io_uring cannot be set up, an `io::Error` naming the cause
-    /// (old kernel, `kernel.io_uring_disabled`, seccomp, memlock) and the fix.
+    /// Where io_uring is refused the loop runs on epoll instead (see
+    /// [`Backend`]). An error comes only when io_uring was forced
+    /// (`RINGLOOP_BACKEND=io_uring`) and cannot be set up, an `io::Error`
+    /// naming the cause (old kernel, `kernel.io_uring_disabled`, seccomp,
+    /// memlock) and the fix, or `RINGLOOP_BACKEND` holds an unknown value
+    /// (see [`Builder::build`]).
     pub fn new() -> io::Result<EventLoop> {
         Builder::new().build()
     }
@@ -618,7 +625,8 @@ impl EventLoop {
         self.local.driver.borrow().flags_description()
     }
 
-    /// Number of `io_uring_enter` calls made so far (for tests and tuning).
+    /// Number of `io_uring_enter` calls made so far (on the epoll backend,
+    /// `epoll_wait` calls), for tests and tuning.
     pub fn enter_count(&self) -> u64 {
         self.local.driver.borrow().stats().enters
     }
@@ -668,8 +676,10 @@ impl std::fmt::Debug for EventLoop {
 ///
 /// # Errors
 ///
-/// An `io::Error` if the loop cannot be created (io_uring unavailable: the
-/// message names the cause and the fix) or if the ring fails.
+/// An `io::Error` if the loop cannot be created (io_uring forced but
+/// unavailable: the message names the cause and the fix; by default the
+/// loop runs on epoll then, see [`Builder::build`]) or if the driver
+/// fails.
 ///
 /// Ctrl-C (`SIGINT`, when its disposition was the default and no user code
 /// listens for it) cancels `future`, then `run` shuts down as usual and
@@ -788,7 +798,10 @@ fn log_backend(driver: &Driver) {
 pub(crate) fn current_driver() -> io::Result<Rc<RefCell<Driver>>> {
     context::with_current(|l| l.driver.clone()).ok_or_else(|| {
         io::Error::other(
-            "ringloop: sockets and files must be created inside a running ringloop event loop",
+            "ringloop: sockets and files must be created inside a running ringloop event loop \
+             (they are driven by the loop of the thread that makes them); to make a listener \
+             before the loop, bind a std listener and pass it to `from_std` inside the loop \
+             (ringloop::guide::sockets)",
         )
     })
 }

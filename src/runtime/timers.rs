@@ -1,9 +1,10 @@
 //! The loop's timers: a hierarchical timing wheel in user space, with
 //! microsecond resolution.
 //!
-//! The loop's only kernel timer is the timeout of its `io_uring_enter` wait
-//! for the nearest deadline, so arming or cancelling a timer costs no
-//! syscall. Deadlines are counted in
+//! The loop's only kernel timer is the timeout of its wait in the kernel
+//! (`io_uring_enter`, or `epoll_wait` on the epoll backend) for the nearest
+//! deadline, so arming or cancelling a timer costs no syscall. Deadlines
+//! are counted in
 //! whole microseconds on the wheel's own clock, rounded *up* so a timer
 //! never fires early. That clock reads [`ORIGIN_US`] (2^63) at the wheel's
 //! origin (the loop's creation), so it runs about 292,000 years either way:

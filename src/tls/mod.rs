@@ -127,11 +127,12 @@ impl TlsAcceptor {
         }
     }
 
-    /// Sets how long a handshake may take (`None`: as long as the peer
-    /// likes; bound it yourself then, e.g. with [`wait_for`](crate::wait_for)).
+    /// Sets how long a handshake may take, as a [`Duration`] or an
+    /// `Option<Duration>` (`None`: as long as the peer likes; bound it
+    /// yourself then, e.g. with [`wait_for`](crate::wait_for)).
     #[must_use]
-    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> TlsAcceptor {
-        self.timeout = timeout;
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> TlsAcceptor {
+        self.timeout = timeout.into();
         self
     }
 
@@ -192,10 +193,11 @@ impl TlsConnector {
         }
     }
 
-    /// Sets how long a handshake may take (`None`: no bound).
+    /// Sets how long a handshake may take, as a [`Duration`] or an
+    /// `Option<Duration>` (`None`: no bound).
     #[must_use]
-    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> TlsConnector {
-        self.timeout = timeout;
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> TlsConnector {
+        self.timeout = timeout.into();
         self
     }
 

@@ -172,7 +172,8 @@ impl EventLoop {
     }
 
     /// Waits for the blocking jobs this loop submitted to finish, running
-    /// the loop meanwhile, for at most `timeout` (`None`: no limit); returns
+    /// the loop meanwhile, for at most `timeout` (a [`Duration`] or an
+    /// `Option<Duration>`; `None`: no limit); returns
     /// how many were still running when it gave up (0: all finished).
     ///
     /// Jobs still running are left to finish on their own; their results
@@ -200,7 +201,7 @@ impl EventLoop {
     /// [`run`]: crate::run
     pub fn shutdown_default_executor(
         &self,
-        timeout: Option<Duration>,
+        timeout: impl Into<Option<Duration>>,
     ) -> Result<usize, RuntimeError> {
         let jobs = &self.local.blocking.jobs;
         if jobs.outstanding() == 0 {

@@ -54,7 +54,8 @@ const DEFAULT_THREAD_NAME: &str = "ringloop-blocking";
 /// The pool thread stores the result in the job's cell and wakes the
 /// awaiting task's `Waker`. A ringloop waker used on another thread queues
 /// the task on its own loop and writes the loop's eventfd only if the loop
-/// is parked in `io_uring_enter`: a busy loop receives results without a
+/// is parked in the kernel (`io_uring_enter`, or `epoll_wait` on the epoll
+/// backend): a busy loop receives results without a
 /// syscall. Any other executor's waker works too: a `BlockingTask` needs no
 /// loop.
 ///
