@@ -2,8 +2,9 @@
 //! with asyncio's programming model.
 //!
 //! Each thread runs its own [`EventLoop`]: tasks, timers and callbacks in
-//! user space, and every I/O operation submitted to one io_uring whose
-//! completions wake the tasks waiting for them (a sleep is a timer of the
+//! user space, and every I/O operation submitted to the loop's driver (one
+//! io_uring, or its epoll stand-in) whose completions wake the tasks
+//! waiting for them (a sleep is a timer of the
 //! loop, whose nearest deadline bounds the ring's wait). Blocking calls go
 //! to a thread pool ([`to_thread`]). The API speaks
 //! asyncio: [`run`], [`spawn`], [`sleep`], [`Task::cancel`], [`Promise`],
@@ -14,6 +15,10 @@
 //! before 5.11) the loop runs on epoll instead, behind the same API and
 //! semantics; [`Backend`] says how it is chosen and
 //! [`EventLoop::backend`] which one runs.
+//!
+//! New here? [`guide`] walks through ringloop coming from asyncio or tokio,
+//! thread-per-core servers, what cancellation promises, the backends, and
+//! where sockets come from.
 //!
 //! # Quick start
 //!
@@ -53,7 +58,11 @@
 //! - `hyper`: `ringloop::hyper`, hyper 1.x's runtime traits on the loop
 //!   (HTTP/1.1 and HTTP/2, client and server, no tokio); its I/O goes
 //!   through [`io::PollIo`], the readiness path that reads and writes the
-//!   caller's buffers with no copy.
+//!   caller's buffers with no copy, or through a TLS stream.
+//! - `tls`: `ringloop::tls`, TLS sessions with rustls 0.23 (its `ring`
+//!   provider) over ringloop's streams: `TlsAcceptor`, `TlsConnector`,
+//!   `TlsStream` (owned-buffer calls, `futures_io`, and
+//!   `PollRead`/`PollWrite` for hyper), and TLS for the streams layer.
 //!
 //! # Cancellation
 //!

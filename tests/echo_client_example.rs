@@ -6,6 +6,8 @@
 //! The servers here are plain std threads on 127.0.0.1, port 0, except
 //! the last test, which runs the echo_server example itself.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -31,8 +33,7 @@ fn build_example(name: &str) -> PathBuf {
         .and_then(|m| m.modified())
         .is_ok_and(|t| t >= sources);
     if !fresh {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
+        let mut cmd = common::cargo_command();
         cmd.current_dir(root).args(["build", "--example", name]);
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
