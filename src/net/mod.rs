@@ -18,6 +18,7 @@
 //! connections): nothing is lost in a hand-off.
 
 mod accept;
+mod distribute;
 mod handoff;
 pub(crate) mod ready;
 pub(crate) mod socket;
@@ -128,6 +129,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use distribute::{CoreListener, CoresListener, Distribution, Listener};
 pub use handoff::IntoStdError;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use udp::UdpSocket;
