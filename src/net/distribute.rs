@@ -10,9 +10,9 @@
 //!   `k mod N` (its fd, through a [`cross`](crate::sync::cross) channel per
 //!   core; core 0's own share takes the same path). Exact shares.
 //! - [`Shared`](Distribution::Shared): one listening socket, each core
-//!   accepting from its own duplicate of it; the kernel gives each
-//!   connection to one waiting core. No hand-off, but which core gets a
-//!   connection is the kernel's choice.
+//!   accepting from its own duplicate of it with single-shot accepts; the
+//!   kernel gives each connection to one core waiting in `accept`. No
+//!   hand-off, but which core gets a connection is the kernel's choice.
 //! - [`ReusePort`](Distribution::ReusePort): one `SO_REUSEPORT` socket per
 //!   core on the same address; the kernel picks the socket by a hash of the
 //!   client's address and port. TCP only.
@@ -80,12 +80,17 @@ const INBOX: usize = 256;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Distribution {
     /// Core 0 accepts every connection and hands connection `k` to core
-    /// `k mod N`: the shares differ by at most one connection.
+    /// `k mod N`: the shares differ by at most one connection (a core
+    /// whose listener is gone is skipped). Core 0 does every accept, and
+    /// the turns count connections, not how busy each core is.
     #[default]
     RoundRobin,
-    /// Every core accepts from the one listening socket; the kernel wakes
-    /// one waiting core per connection. Nothing is handed over, but the
-    /// shares are whatever the kernel's wake-ups make them.
+    /// Every core accepts from the one listening socket (single-shot
+    /// accepts: a core waits for a connection only while it is in
+    /// `accept`); the kernel wakes one waiting core per connection.
+    /// Nothing is handed over and a busy core takes fewer connections, but
+    /// the shares are whatever the kernel's wake-ups make them (one core
+    /// got all 16 of 16 connections in some runs).
     Shared,
     /// One `SO_REUSEPORT` socket per core; the kernel picks one by a hash of
     /// the client's address and port (even on average, uneven for a few
