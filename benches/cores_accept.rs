@@ -153,7 +153,11 @@ fn ringloop_run(how: Distribution, o: &Opts) -> Run {
     let (n, elapsed) = load(addr, o.clients, o.secs);
     stops.iter().for_each(|s| s.send_blocking(()).unwrap());
     let per_core = server.join().unwrap();
-    assert_eq!(per_core.iter().sum::<u64>(), n, "every connection counted once");
+    assert_eq!(
+        per_core.iter().sum::<u64>(),
+        n,
+        "every connection counted once"
+    );
     Run {
         rate: n as f64 / elapsed.as_secs_f64(),
         per_core,

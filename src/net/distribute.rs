@@ -62,8 +62,8 @@ use futures_util::future::{Either, select};
 /// tries the next core (and, when every inbox is full, waits).
 const INBOX: usize = 256;
 
-/// How the connections of one address reach the cores (see the
-/// [module docs](self)).
+/// How the connections of one [`CoresListener`] reach the cores (the
+/// measurements behind the default: `docs/design/cores-distribution.md`).
 ///
 /// Parsed from, and shown as, `round-robin`, `shared` and `reuseport`.
 ///
@@ -90,7 +90,11 @@ pub enum Distribution {
     /// `accept`); the kernel wakes one waiting core per connection.
     /// Nothing is handed over and a busy core takes fewer connections, but
     /// the shares are whatever the kernel's wake-ups make them (one core
-    /// got all 16 of 16 connections in some runs).
+    /// got all 16 of 16 connections in some runs). As on a kernel without
+    /// multishot accept, an `accept` future dropped just as the kernel
+    /// completed it closes that connection (the client sees a reset): keep
+    /// the accept loop running rather than racing `accept` against a
+    /// timeout.
     Shared,
     /// One `SO_REUSEPORT` socket per core; the kernel picks one by a hash of
     /// the client's address and port (even on average, uneven for a few
