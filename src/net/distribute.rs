@@ -39,28 +39,23 @@
 //! - A connection handed to a core whose [`CoreListener`] is gone goes to
 //!   the next core that still listens.
 
-use std::cell::RefCell;
+mod listener;
+mod round_robin;
+
 use std::fmt;
-use std::future::{Future, poll_fn};
 use std::io;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::pin::pin;
+use std::os::fd::OwnedFd;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
 
-use super::tcp::{ListenOptions, TcpListener, TcpStream, bind_fd, inet_addr, resolve};
-use super::unix::{IntoUnixAddr, UnixAddr, UnixListener, UnixStream};
+use super::tcp::{ListenOptions, TcpListener, bind_fd, inet_addr, resolve};
+use super::unix::{IntoUnixAddr, UnixListener};
 use crate::runtime::Core;
-use crate::sync::cross::{self, TrySendError};
 use crate::sys;
-use futures_util::future::{Either, select};
 
-/// How many handed connections may wait in one core's inbox before core 0
-/// tries the next core (and, when every inbox is full, waits).
-const INBOX: usize = 256;
+pub use listener::Listener;
 
 /// How the connections of one [`CoresListener`] reach the cores (the
 /// measurements behind the default: `docs/design/cores-distribution.md`).
@@ -141,103 +136,6 @@ impl FromStr for Distribution {
     }
 }
 
-/// A listener type a [`CoresListener`] can spread: [`TcpListener`] and
-/// [`UnixListener`]. Sealed.
-pub trait Listener: sealed::Sealed {}
-
-impl Listener for TcpListener {}
-impl Listener for UnixListener {}
-
-mod sealed {
-    use std::future::Future;
-    use std::io;
-    use std::os::fd::OwnedFd;
-
-    /// What distribution needs of a listener type.
-    pub trait Sealed: Sized + 'static {
-        /// The connection type `accept` gives.
-        type Stream: 'static;
-        /// The peer address type `accept` gives.
-        type Addr: Clone + Send + Sync + 'static;
-        /// The type's name, for errors.
-        const NAME: &'static str;
-        /// Adopts a listening socket for the loop running on this thread.
-        fn adopt(fd: OwnedFd) -> io::Result<Self>;
-        /// Accepts with single-shot accepts (see the shared mode's docs).
-        fn single_shot(&self);
-        /// The listener's own accept.
-        fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Self::Addr)>>;
-        /// An accept whose fd goes to another core.
-        fn accept_fd(&self) -> impl Future<Output = io::Result<OwnedFd>>;
-        /// A connection accepted on another core, for this thread's loop;
-        /// `None` if it is gone already (its peer address cannot be had).
-        fn handed(fd: OwnedFd) -> io::Result<Option<(Self::Stream, Self::Addr)>>;
-    }
-}
-
-impl sealed::Sealed for TcpListener {
-    type Stream = TcpStream;
-    type Addr = SocketAddr;
-    const NAME: &'static str = "TcpListener";
-
-    fn adopt(fd: OwnedFd) -> io::Result<Self> {
-        TcpListener::from_std(fd.into())
-    }
-
-    fn single_shot(&self) {
-        TcpListener::single_shot(self);
-    }
-
-    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> {
-        TcpListener::accept(self)
-    }
-
-    fn accept_fd(&self) -> impl Future<Output = io::Result<OwnedFd>> {
-        TcpListener::accept_fd(self)
-    }
-
-    fn handed(fd: OwnedFd) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-        // As `TcpListener::accept` after a multishot accept: the peer is
-        // asked for, and a connection already reset is skipped.
-        let Ok(raw) = sys::peer_addr(&fd) else {
-            return Ok(None);
-        };
-        let peer = inet_addr(&raw)?;
-        Ok(Some((TcpStream::from_fd(fd)?, peer)))
-    }
-}
-
-impl sealed::Sealed for UnixListener {
-    type Stream = UnixStream;
-    type Addr = UnixAddr;
-    const NAME: &'static str = "UnixListener";
-
-    fn adopt(fd: OwnedFd) -> io::Result<Self> {
-        UnixListener::from_std(fd.into())
-    }
-
-    fn single_shot(&self) {
-        UnixListener::single_shot(self);
-    }
-
-    fn accept(&self) -> impl Future<Output = io::Result<(UnixStream, UnixAddr)>> {
-        UnixListener::accept(self)
-    }
-
-    fn accept_fd(&self) -> impl Future<Output = io::Result<OwnedFd>> {
-        UnixListener::accept_fd(self)
-    }
-
-    fn handed(fd: OwnedFd) -> io::Result<Option<(UnixStream, UnixAddr)>> {
-        // As `UnixListener::accept`: a peer that already closed is still a
-        // connection (what it sent can be read), with an unnamed address.
-        let addr = sys::peer_addr(&fd)
-            .and_then(|raw| UnixAddr::from_raw(&raw))
-            .unwrap_or_else(|_| UnixAddr::from_abstract_name(b""));
-        Ok(Some((UnixStream::from_fd(fd)?, addr)))
-    }
-}
-
 /// One core's part, until that core takes it.
 enum Part {
     /// Its own listening socket (reuseport) or its duplicate (shared).
@@ -245,60 +143,17 @@ enum Part {
     /// Core 0 of round-robin: the listening socket and every inbox.
     Accepting {
         listener: OwnedFd,
-        inboxes: Vec<cross::Sender<OwnedFd>>,
-        inbox: InboxRx,
+        accepting: round_robin::Accepting,
     },
     /// Another core of round-robin: its inbox.
-    Inbox(InboxRx),
-}
-
-/// Round-robin: how many inboxes still have their receiver, and the
-/// accepting task to wake when that reaches 0.
-#[derive(Default)]
-struct Live {
-    receivers: Mutex<(usize, Option<Waker>)>,
-}
-
-impl Live {
-    /// Resolves once every receiver is gone.
-    async fn none_left(&self) {
-        poll_fn(|cx| {
-            let mut g = lock(&self.receivers);
-            if g.0 == 0 {
-                Poll::Ready(())
-            } else {
-                g.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
-
-/// A core's inbox receiver; its drop is counted in [`Live`].
-struct InboxRx {
-    rx: cross::Receiver<OwnedFd>,
-    live: Arc<Live>,
-}
-
-impl Drop for InboxRx {
-    fn drop(&mut self) {
-        let waker = {
-            let mut g = lock(&self.live.receivers);
-            g.0 -= 1;
-            if g.0 == 0 { g.1.take() } else { None }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
+    Inbox(round_robin::InboxRx),
 }
 
 struct Shared {
     how: Distribution,
     parts: Mutex<Vec<Option<Part>>>,
-    /// Round-robin: why core 0 stopped handing out connections.
-    stopped: Mutex<Option<io::Error>>,
+    /// Round-robin: why the hand-out ended, once it has.
+    stopped: round_robin::Stopped,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -513,6 +368,7 @@ impl<L: Listener> CoresListener<L> {
         how: Distribution,
         local: L::Addr,
     ) -> io::Result<CoresListener<L>> {
+        let stopped = round_robin::Stopped::default();
         let parts = match how {
             Distribution::ReusePort => fds.into_iter().map(Part::Own).collect(),
             Distribution::Shared => {
@@ -526,25 +382,12 @@ impl<L: Listener> CoresListener<L> {
             }
             Distribution::RoundRobin => {
                 let listener = fds.pop().expect("one socket");
-                let live = Arc::new(Live::default());
-                lock(&live.receivers).0 = cores;
-                let (inboxes, mut receivers): (Vec<_>, Vec<_>) = (0..cores)
-                    .map(|_| {
-                        let (tx, rx) = cross::channel(INBOX).expect("INBOX is not 0");
-                        let rx = InboxRx {
-                            rx,
-                            live: live.clone(),
-                        };
-                        (tx, rx)
-                    })
-                    .unzip();
-                let inbox = receivers.remove(0);
+                let (accepting, others) = round_robin::plan(cores, &stopped);
                 let mut parts = vec![Part::Accepting {
                     listener,
-                    inboxes,
-                    inbox,
+                    accepting,
                 }];
-                parts.extend(receivers.into_iter().map(Part::Inbox));
+                parts.extend(others.into_iter().map(Part::Inbox));
                 parts
             }
         };
@@ -552,7 +395,7 @@ impl<L: Listener> CoresListener<L> {
             shared: Arc::new(Shared {
                 how,
                 parts: Mutex::new(parts.into_iter().map(Some).collect()),
-                stopped: Mutex::new(None),
+                stopped,
             }),
             local,
             _listener: PhantomData,
@@ -609,30 +452,11 @@ impl<L: Listener> CoresListener<L> {
                 }
                 Inner::Own(l)
             }
-            Part::Inbox(rx) => Inner::Inbox(Inbox::new(rx)),
+            Part::Inbox(rx) => Inner::Inbox(rx.into_inbox(self.shared.stopped.clone())),
             Part::Accepting {
                 listener,
-                inboxes,
-                inbox,
-            } => {
-                // On failure the inboxes are dropped here: the other cores
-                // learn at once that no connection will come.
-                let hand_out = HandOut {
-                    inboxes: inboxes.into_iter().map(Some).collect(),
-                    next: 0,
-                    shared: self.shared.clone(),
-                    live: inbox.live.clone(),
-                    why: None,
-                };
-                let listener = match L::adopt(listener) {
-                    Ok(l) => l,
-                    Err(e) => return Err(hand_out.fail(e)),
-                };
-                // `adopt` found a running loop: spawning cannot panic. The
-                // task ends by itself (see the module docs).
-                crate::spawn_named("ringloop-round-robin", hand_out.run(listener)).detach();
-                Inner::Inbox(Inbox::new(inbox))
-            }
+                accepting,
+            } => Inner::Inbox(accepting.start::<L>(listener)?),
         };
         Ok(CoreListener {
             index,
@@ -655,7 +479,7 @@ pub struct CoreListener<L: Listener> {
 
 enum Inner<L> {
     Own(L),
-    Inbox(Inbox),
+    Inbox(round_robin::Inbox),
 }
 
 impl<L: Listener> CoreListener<L> {
@@ -670,19 +494,7 @@ impl<L: Listener> CoreListener<L> {
     pub async fn accept(&self) -> io::Result<(L::Stream, L::Addr)> {
         match &self.inner {
             Inner::Own(l) => l.accept().await,
-            Inner::Inbox(inbox) => loop {
-                let Some(fd) = inbox.recv().await else {
-                    return Err(self.stopped());
-                };
-                // The number may have had an earlier life on this loop's
-                // driver (closed elsewhere): that state is stale.
-                crate::runtime::current_driver()?
-                    .borrow_mut()
-                    .forget_fd(fd.as_raw_fd());
-                if let Some(conn) = L::handed(fd)? {
-                    return Ok(conn);
-                }
-            },
+            Inner::Inbox(inbox) => inbox.accept::<L>(self.index).await,
         }
     }
 
@@ -695,16 +507,6 @@ impl<L: Listener> CoreListener<L> {
     pub fn distribution(&self) -> Distribution {
         self.shared.how
     }
-
-    fn stopped(&self) -> io::Error {
-        match &*lock(&self.shared.stopped) {
-            Some(e) => io::Error::new(e.kind(), format!("core {}: {e}", self.index)),
-            None => io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                format!("core {}: the round-robin hand-out ended", self.index),
-            ),
-        }
-    }
 }
 
 impl<L: Listener> fmt::Debug for CoreListener<L> {
@@ -714,167 +516,5 @@ impl<L: Listener> fmt::Debug for CoreListener<L> {
             .field("core", &self.index)
             .field("distribution", &self.shared.how)
             .finish()
-    }
-}
-
-/// A core's inbox of handed connections, shared by its accepting tasks.
-struct Inbox {
-    rx: RefCell<InboxRx>,
-    /// Tasks waiting in `accept`: the channel remembers one waker, so
-    /// whoever takes a connection (or gives up) wakes the others.
-    waiters: RefCell<Vec<Waker>>,
-}
-
-/// Wakes every waiting acceptor when dropped (a connection taken, or a
-/// waiting accept dropped): one of them registers with the channel again.
-struct PassOn<'a>(&'a Inbox);
-
-impl Drop for PassOn<'_> {
-    fn drop(&mut self) {
-        let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
-        waiters.into_iter().for_each(Waker::wake);
-    }
-}
-
-impl Inbox {
-    fn new(rx: InboxRx) -> Inbox {
-        Inbox {
-            rx: RefCell::new(rx),
-            waiters: RefCell::new(Vec::new()),
-        }
-    }
-
-    async fn recv(&self) -> Option<OwnedFd> {
-        let _pass_on = PassOn(self);
-        poll_fn(|cx| match self.rx.borrow_mut().rx.poll_recv(cx) {
-            Poll::Ready(v) => Poll::Ready(v),
-            Poll::Pending => {
-                let mut waiters = self.waiters.borrow_mut();
-                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// Round-robin: core 0's task that accepts and hands connection `k` to
-/// core `k mod N`.
-struct HandOut {
-    /// `None` once that core's inbox is closed (its listener gone).
-    inboxes: Vec<Option<cross::Sender<OwnedFd>>>,
-    next: usize,
-    shared: Arc<Shared>,
-    live: Arc<Live>,
-    /// Why the hand-out ended, recorded on drop.
-    why: Option<io::Error>,
-}
-
-impl HandOut {
-    /// Records `e` as why it ended (before the inboxes close) and returns it.
-    fn fail(mut self, e: io::Error) -> io::Error {
-        let copy = io::Error::new(e.kind(), e.to_string());
-        self.why = Some(e);
-        drop(self);
-        copy
-    }
-
-    async fn run<L: Listener>(mut self, listener: L) {
-        let live = self.live.clone();
-        loop {
-            let accepted = {
-                let accept = pin!(listener.accept_fd());
-                let none_left = pin!(live.none_left());
-                match select(accept, none_left).await {
-                    Either::Left((accepted, _)) => accepted,
-                    // Nobody listens: close the socket (dropping the accept
-                    // loses nothing; the backlog goes with the socket).
-                    Either::Right(((), _)) => {
-                        self.why = Some(gone());
-                        return;
-                    }
-                }
-            };
-            let fd = match accepted {
-                Ok(fd) => fd,
-                Err(e) => {
-                    self.why = Some(io::Error::new(
-                        e.kind(),
-                        format!("core 0's listener failed (round-robin): {e}"),
-                    ));
-                    return;
-                }
-            };
-            if !self.give(fd).await {
-                self.why = Some(gone());
-                return;
-            }
-        }
-    }
-
-    /// Gives `fd` to the next core whose inbox has room (waiting for the
-    /// next core in turn when none has); false once no core listens (the
-    /// connection is closed).
-    async fn give(&mut self, fd: OwnedFd) -> bool {
-        let n = self.inboxes.len();
-        let mut fd = fd;
-        loop {
-            for k in 0..n {
-                let i = (self.next + k) % n;
-                let Some(tx) = &self.inboxes[i] else { continue };
-                match tx.try_send(fd) {
-                    Ok(()) => {
-                        self.next = (i + 1) % n;
-                        return true;
-                    }
-                    Err(TrySendError::Full(back)) => fd = back,
-                    Err(TrySendError::Closed(back)) => {
-                        self.inboxes[i] = None;
-                        fd = back;
-                    }
-                }
-            }
-            // Every live inbox is full: wait for the next core in turn.
-            let Some(i) = (0..n)
-                .map(|k| (self.next + k) % n)
-                .find(|&i| self.inboxes[i].is_some())
-            else {
-                return false;
-            };
-            let tx = self.inboxes[i].clone().expect("found live above");
-            match tx.send(fd).await {
-                Ok(()) => {
-                    self.next = (i + 1) % n;
-                    return true;
-                }
-                Err(back) => {
-                    self.inboxes[i] = None;
-                    fd = back.0;
-                }
-            }
-        }
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::BrokenPipe,
-        "every core's listener is gone (round-robin)",
-    )
-}
-
-impl Drop for HandOut {
-    fn drop(&mut self) {
-        let why = self.why.take().unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "core 0, which accepts for every core (round-robin), stopped accepting \
-                 (its loop closed)",
-            )
-        });
-        lock(&self.shared.stopped).get_or_insert(why);
-        // The inboxes close after this: their receivers find the reason.
     }
 }
