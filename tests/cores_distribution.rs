@@ -49,6 +49,8 @@ enum Event {
     Ready,
     /// Its accept failed (it now waits to be stopped).
     Failed,
+    /// It accepted a connection.
+    Accepted,
 }
 
 /// A 2-core (or `roles.len()`-core) server on `listener`, on its own
@@ -114,7 +116,7 @@ where
                 let accepted = Rc::new(std::cell::Cell::new(0));
                 let mut error = None;
                 if let (Some(mine), Role::Accept) = (&mine, role) {
-                    let serving = pin!(mine.accept_and_echo(&accepted));
+                    let serving = pin!(mine.accept_and_echo(&accepted, &ready));
                     error = match select(serving, pin!(stop.recv())).await {
                         Either::Left((e, _)) => Some(e),
                         Either::Right(_) => None,
@@ -139,19 +141,29 @@ where
 
 /// The accept loop of the test server, for TCP and Unix alike.
 trait AcceptEcho {
-    /// Accepts and echoes, counting in `accepted`, until accept fails.
-    async fn accept_and_echo(&self, accepted: &std::cell::Cell<usize>) -> io::Error;
+    /// Accepts and echoes, counting in `accepted` and reporting each on
+    /// `events`, until accept fails.
+    async fn accept_and_echo(
+        &self,
+        accepted: &std::cell::Cell<usize>,
+        events: &mpsc::Sender<Event>,
+    ) -> io::Error;
 }
 
 impl<L: Listener> AcceptEcho for CoreListener<L>
 where
     L::Stream: Echo,
 {
-    async fn accept_and_echo(&self, accepted: &std::cell::Cell<usize>) -> io::Error {
+    async fn accept_and_echo(
+        &self,
+        accepted: &std::cell::Cell<usize>,
+        events: &mpsc::Sender<Event>,
+    ) -> io::Error {
         loop {
             match self.accept().await {
                 Ok((s, _)) => {
                     accepted.set(accepted.get() + 1);
+                    let _ = events.send(Event::Accepted);
                     ringloop::spawn(s.echo8()).detach();
                 }
                 Err(e) => return e,
@@ -360,6 +372,43 @@ fn round_robin_skips_a_core_whose_listener_was_dropped() {
         let results = server.stop();
         no_errors(&results);
         assert_eq!(counts(&results), vec![CONNS, 0]);
+    });
+}
+
+/// Round-robin: a core whose inbox is full (it takes connections more
+/// slowly than its turns come: here, never) is skipped; its turns go to
+/// the next core, none lost. An inbox holds 256 connections.
+#[test]
+fn round_robin_skips_a_core_whose_inbox_is_full() {
+    let _g = serial();
+    common::ensure_nofile(4096);
+    no_fd_left(|| {
+        let listener = CoresListener::bind("127.0.0.1:0", 2, Distribution::RoundRobin).unwrap();
+        let addr = listener.local_addr();
+        let server = start(listener, &[Role::Accept, Role::Idle]);
+        server.wait_ready(2);
+        // Connections 1, 3, ..., 511 fill core 1's inbox; from then on
+        // every connection goes to core 0: 256 + (600 - 512) = 344.
+        let clients: Vec<_> = (0..600)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        server.wait_for(Event::Accepted, 344);
+        // Core 0 echoes its connections (they are the ones that answer).
+        let mut answered = 0;
+        for (i, mut c) in clients.into_iter().enumerate() {
+            if i % 2 == 0 || i >= 512 {
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                c.write_all(&(i as u64).to_le_bytes()).unwrap();
+                let mut back = [0u8; 8];
+                c.read_exact(&mut back).unwrap();
+                assert_eq!(u64::from_le_bytes(back), i as u64);
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 344);
+        let results = server.stop();
+        no_errors(&results);
+        assert_eq!(counts(&results), vec![344, 0]);
     });
 }
 
