@@ -96,7 +96,7 @@ pub enum Distribution {
     Shared,
     /// One `SO_REUSEPORT` socket per core; the kernel picks one by a hash of
     /// the client's address and port (even on average, uneven for a few
-    /// connections: 16 split 10/6 at the median). The cheapest: for many
+    /// connections: 16 split 10/6 or 9/7 at the median). The cheapest: for many
     /// short connections at a high rate. TCP only.
     ReusePort,
 }
