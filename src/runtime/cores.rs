@@ -171,7 +171,8 @@ impl std::error::Error for CoresError {
 /// [`CoresError::Interrupted`] becomes what [`run`](crate::run) returns
 /// after Ctrl-C (kind `Interrupted`, wrapping [`KeyboardInterrupt`]); a
 /// core that could not start gives its error (kind kept, the core named);
-/// the rest are `Other` (or `InvalidInput`) carrying the `CoresError`.
+/// a bad configuration is `InvalidInput` and a panic `Other`, with the
+/// `CoresError`'s message.
 ///
 /// # Examples
 ///
@@ -264,8 +265,9 @@ struct Shutdown {
 /// listens for cancels every core's entry future, and [`Cores::run`]
 /// returns [`CoresError::Interrupted`] (`?` turns it into `run`'s
 /// `io::Error`). No core needs to await
-/// [`ctrl_c`](crate::signal::ctrl_c) itself; a core that does takes Ctrl-C
-/// for itself instead, as with `run` (see [`crate::signal`]).
+/// [`ctrl_c`](crate::signal::ctrl_c) itself. While user code listens for
+/// `SIGINT` (a core awaiting `ctrl_c`, say), Ctrl-C is that code's and no
+/// core is interrupted, as with `run` (see [`crate::signal`]).
 ///
 /// # Examples
 ///
