@@ -77,9 +77,10 @@
 //!   (see `echo/profile.rs`).
 //! - `multicore [--cores N] [--points 100x64,1000x64,16x4096] [--runs R]
 //!   [--secs S] [--warmup S] [--client-cpu C,…|none] [--server-cpus C,…]
-//!   [--no-pin] [--out FILE] [--quick]`:
+//!   [--no-pin] [--distribute reuseport|round-robin|shared] [--out FILE]
+//!   [--quick]`:
 //!   ringloop with one loop per core (`ringloop::Cores`, one `SO_REUSEPORT`
-//!   listener each, pinned) vs tokio's multi-thread runtime with N workers,
+//!   listener each by default, pinned) vs tokio's multi-thread runtime with N workers,
 //!   both servers spread over the CPUs the load generator also uses; prints
 //!   msgs/s, CPU per message, and how the messages spread across the cores.
 //!   The load generator runs one thread on each of CPUs 0 and 1 by default.

@@ -4,6 +4,7 @@
 //! cargo run --release --example echo_server                 # 127.0.0.1:7878
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:9000
 //! cargo run --release --example echo_server -- --cores 2 --pin --quiet
+//! cargo run --release --example echo_server -- --cores 2 --distribute shared
 //! ```
 //!
 //! Each connection runs in its own task with one reusable 16 KiB buffer:
@@ -13,22 +14,33 @@
 //!
 //! `--cores N` (default 1) runs N event loops, one per thread
 //! ([`ringloop::Cores`]); `--pin` pins loop `i` to the `i`-th CPU this
-//! process may run on (combine with `taskset -c 0-7` to choose them). Each
-//! loop binds its own listener on the same address with `SO_REUSEPORT`, so
-//! the kernel spreads new connections across the loops (by a hash of the
-//! client's address and port), and runs the same accept/echo loop; a
-//! connection stays on the loop that accepted it. Ctrl-C stops every loop,
-//! then the server prints, per core, the connections it accepted and the
+//! process may run on (combine with `taskset -c 0-7` to choose them).
+//! `--distribute MODE` says how connections reach the loops
+//! ([`ringloop::net::CoresListener`]):
+//!
+//! - `round-robin` (the default): loop 0 accepts every connection and hands
+//!   connection `k` to loop `k mod N`, so the shares are even;
+//! - `shared`: every loop accepts from the one listening socket, and the
+//!   kernel picks which waiting loop gets each connection;
+//! - `reuseport`: each loop has its own `SO_REUSEPORT` listener on the same
+//!   address, and the kernel picks by a hash of the client's address and
+//!   port (even only on average: 16 connections have split 60/40).
+//!
+//! A connection stays on the loop that got it. Ctrl-C stops every loop
+//! (`Cores::run` cancels every loop's entry future, as `run` cancels its
+//! main future: no loop awaits `ctrl_c` itself), then the server prints, per core, the connections it accepted and the
 //! bytes it echoed, each with its share of the total. `--quiet` drops the
-//! per-connection lines (for load tests).
+//! per-connection lines (for load tests). `scripts/cores_spread.py`
+//! measures the spread of each mode with this server.
 
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
-use ringloop::net::{ListenOptions, TcpListener, TcpStream};
+use ringloop::net::{CoreListener, CoresListener, Distribution, TcpListener, TcpStream};
+use ringloop::signal::KeyboardInterrupt;
 use ringloop::{Core, Cores};
 
 /// Where a connection's lines go and its echoed bytes are counted.
@@ -71,45 +83,48 @@ async fn echo(stream: TcpStream, peer: SocketAddr, log: Log) {
     }
 }
 
-/// Accepts and echoes until Ctrl-C; returns the connections accepted.
-async fn serve(listener: &TcpListener, log: &Log) -> io::Result<u64> {
-    let accepted = Cell::new(0u64);
-    let accept_loop = async {
-        loop {
-            // `accept` skips connections that failed before they were
-            // accepted (a client that reset, a firewall refusal): what it
-            // returns is a failure of the listener itself, which ends this
-            // loop's serving and is reported by `main`.
-            let (stream, peer) = listener.accept().await.map_err(|e| {
-                io::Error::new(e.kind(), format!("{}listener failed: {e}", log.prefix))
-            })?;
-            accepted.set(accepted.get() + 1);
-            if !log.quiet {
-                println!("{}opened {peer}", log.prefix);
-            }
-            ringloop::spawn(echo(stream, peer, log.clone())).detach();
+/// Accepts (with `accept`) and echoes, counting connections in
+/// `accepted`, until the listener fails. Ctrl-C cancels it: `run` and
+/// `Cores::run` drop the main futures (no loop awaits `ctrl_c` itself).
+async fn serve<F, A>(accept: F, log: &Log, accepted: &Cell<u64>) -> io::Result<()>
+where
+    F: Fn() -> A,
+    A: Future<Output = io::Result<(TcpStream, SocketAddr)>>,
+{
+    loop {
+        // `accept` skips connections that failed before they were accepted
+        // (a client that reset, a firewall refusal): what it returns is a
+        // failure of the listener itself, which ends this loop's serving and
+        // is reported by `main`.
+        let (stream, peer) = accept()
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{}listener failed: {e}", log.prefix)))?;
+        accepted.set(accepted.get() + 1);
+        if !log.quiet {
+            println!("{}opened {peer}", log.prefix);
         }
-    };
-    let stop = ringloop::signal::ctrl_c();
-    let r: io::Result<()> = futures_util::future::select(Box::pin(accept_loop), Box::pin(stop))
-        .await
-        .factor_first()
-        .0;
-    r.map(|()| accepted.get())
+        ringloop::spawn(echo(stream, peer, log.clone())).detach();
+    }
 }
 
 struct Args {
     addr: SocketAddr,
     cores: usize,
+    distribute: Distribution,
     pin: bool,
     quiet: bool,
 }
 
-const USAGE: &str = "usage: echo_server [--addr HOST:PORT] [--cores N] [--pin] [--quiet]
-  --addr HOST:PORT  where to listen (default 127.0.0.1:7878)
-  --cores N         event loops, one per thread, each with its own SO_REUSEPORT listener (default 1)
-  --pin             pin loop i to the i-th CPU this process may run on
-  --quiet           no line per connection";
+const USAGE: &str =
+    "usage: echo_server [--addr HOST:PORT] [--cores N] [--distribute MODE] [--pin] [--quiet]
+  --addr HOST:PORT    where to listen (default 127.0.0.1:7878)
+  --cores N           event loops, one per thread (default 1)
+  --distribute MODE   how connections reach the loops (with --cores N > 1):
+                        round-robin  loop 0 accepts, hands connection k to loop k mod N (default)
+                        shared       every loop accepts from the one listening socket
+                        reuseport    one SO_REUSEPORT listener per loop; the kernel hashes
+  --pin               pin loop i to the i-th CPU this process may run on
+  --quiet             no line per connection";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
@@ -117,6 +132,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         addr: ([127, 0, 0, 1], 7878).into(),
         cores: 1,
+        distribute: Distribution::default(),
         pin: false,
         quiet: false,
     };
@@ -129,6 +145,10 @@ fn parse_args() -> Result<Args, String> {
                     Ok(n) if n >= 1 => n,
                     _ => return Err(format!("bad --cores {v:?}: a number of at least 1")),
                 };
+            }
+            "--distribute" => {
+                let v = args.next().ok_or("--distribute needs a value")?;
+                a.distribute = v.parse().map_err(|e| format!("bad --distribute: {e}"))?;
             }
             "--pin" => a.pin = true,
             "--quiet" => a.quiet = true,
@@ -156,7 +176,7 @@ fn main() -> io::Result<()> {
 /// The classic single-loop server.
 fn one_core(args: &Args) -> io::Result<()> {
     let (addr, quiet) = (args.addr, args.quiet);
-    ringloop::run(async move {
+    let served = ringloop::run(async move {
         let listener = TcpListener::bind(addr)?;
         println!(
             "echo server listening on {} ({} backend)",
@@ -168,105 +188,69 @@ fn one_core(args: &Args) -> io::Result<()> {
             quiet,
             bytes: Rc::default(),
         };
-        let r = serve(&listener, &log).await;
-        println!("shutting down");
-        r.map(drop)
-    })?
-}
-
-/// What the cores agree on before serving: the address (core 0 binds
-/// first, so that port 0 becomes one port for all), how many have bound,
-/// and the first failure (then every core gives up).
-#[derive(Default)]
-struct Rendezvous {
-    state: Mutex<BindState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct BindState {
-    addr: Option<SocketAddr>,
-    bound: usize,
-    failed: Option<String>,
-}
-
-impl Rendezvous {
-    fn update(&self, f: impl FnOnce(&mut BindState)) {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
-        self.changed.notify_all();
-    }
-
-    /// Blocks (at start-up, before this loop has any task) until `ready`.
-    fn wait<T>(&self, mut ready: impl FnMut(&BindState) -> Option<T>) -> T {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(v) = ready(&g) {
-                return v;
-            }
-            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        serve(|| listener.accept(), &log, &Cell::new(0)).await
+    });
+    match served {
+        // Ctrl-C cancelled the server: the normal way to stop it.
+        Err(e) if KeyboardInterrupt::is(&e) => {
+            println!("shutting down");
+            Ok(())
         }
+        Err(e) | Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => Ok(()),
     }
 }
 
-/// Binds this core's `SO_REUSEPORT` listener once every core can.
-fn bind_core(core: &Core, addr: SocketAddr, rv: &Rendezvous) -> io::Result<TcpListener> {
-    let opts = ListenOptions {
-        reuse_port: true,
-        ..ListenOptions::default()
-    };
-    let target = if core.index() == 0 {
-        Ok(addr)
-    } else {
-        rv.wait(|s| match (&s.failed, s.addr) {
-            (Some(why), _) => Some(Err(why.clone())),
-            (None, Some(a)) => Some(Ok(a)),
-            (None, None) => None,
-        })
-    };
-    let bound = target
-        .map_err(io::Error::other)
-        .and_then(|a| TcpListener::bind_with(a, opts).and_then(|l| Ok((l.local_addr()?, l))));
-    match &bound {
-        Ok((local, _)) => rv.update(|s| {
-            s.addr.get_or_insert(*local);
-            s.bound += 1;
-        }),
-        Err(e) => {
-            let why = format!("core {}: {e}", core.index());
-            rv.update(|s| {
-                s.failed.get_or_insert(why);
-            });
-        }
-    }
-    let (_, listener) = bound?;
-    // Serve only once every core listens (or give up with the others).
-    let n = core.count();
-    rv.wait(|s| match &s.failed {
-        Some(why) => Some(Err(io::Error::other(why.clone()))),
-        None => (s.bound == n).then_some(Ok(())),
-    })?;
-    Ok(listener)
-}
-
-/// One loop's totals at shutdown.
+/// One loop's totals, as its entry future ended.
 struct CoreStats {
     cpu: Option<usize>,
     accepted: u64,
     bytes: u64,
 }
 
+type Totals = Arc<Mutex<Vec<Option<CoreStats>>>>;
+
+/// Writes one loop's totals into `totals` when dropped: when its entry
+/// future ends, or is cancelled by Ctrl-C (its cleanup runs then).
+struct Report {
+    totals: Totals,
+    index: usize,
+    cpu: Option<usize>,
+    accepted: Rc<Cell<u64>>,
+    bytes: Rc<Cell<u64>>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals[self.index] = Some(CoreStats {
+            cpu: self.cpu,
+            accepted: self.accepted.get(),
+            bytes: self.bytes.get(),
+        });
+    }
+}
+
 async fn core_main(
     core: Core,
-    addr: SocketAddr,
+    listener: CoresListener<TcpListener>,
     quiet: bool,
-    rv: Arc<Rendezvous>,
-) -> io::Result<CoreStats> {
-    let listener = bind_core(&core, addr, &rv)?;
+    totals: Totals,
+) -> io::Result<()> {
+    let report = Report {
+        totals,
+        index: core.index(),
+        cpu: core.cpu(),
+        accepted: Rc::default(),
+        bytes: Rc::default(),
+    };
+    let mine: CoreListener<TcpListener> = listener.for_core(&core)?;
     if core.index() == 0 {
         println!(
-            "echo server listening on {} with {} cores (SO_REUSEPORT){} ({} backend)",
-            listener.local_addr()?,
+            "echo server listening on {} with {} cores ({}){} ({} backend)",
+            listener.local_addr(),
             core.count(),
+            listener.distribution(),
             if core.cpu().is_some() { ", pinned" } else { "" },
             ringloop::ring_stats()?.backend
         );
@@ -274,44 +258,43 @@ async fn core_main(
     let log = Log {
         prefix: format!("[core {}] ", core.index()).into(),
         quiet,
-        bytes: Rc::default(),
+        bytes: report.bytes.clone(),
     };
-    let accepted = serve(&listener, &log).await?;
-    Ok(CoreStats {
-        cpu: core.cpu(),
-        accepted,
-        bytes: log.bytes.get(),
-    })
+    let served = serve(|| mine.accept(), &log, &report.accepted).await;
+    if let Err(e) = &served {
+        // The other loops serve on until Ctrl-C.
+        eprintln!("core {} stopped early: {e}", core.index());
+    }
+    served
 }
 
-/// `--cores N`: one loop and one listener per core.
+/// `--cores N`: one loop per core, connections spread by `--distribute`.
 fn many_cores(args: Args) -> io::Result<()> {
-    let (addr, quiet) = (args.addr, args.quiet);
-    let rv = Arc::new(Rendezvous::default());
-    let results = Cores::new(args.cores)
+    let quiet = args.quiet;
+    // Bound before the loops start: a taken address fails here, once.
+    let listener = CoresListener::bind(args.addr, args.cores, args.distribute)?;
+    let totals: Totals = Arc::new(Mutex::new((0..args.cores).map(|_| None).collect()));
+    let t = totals.clone();
+    let ran = Cores::new(args.cores)
         .pin(args.pin)
         .thread_name("echo-core")
-        .run(move |core| core_main(core, addr, quiet, rv.clone()))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    if results.iter().all(Result::is_err) {
-        // Nothing was served (e.g. the address is taken): one error says why.
-        return results
-            .into_iter()
-            .find_map(Result::err)
-            .map_or(Ok(()), Err);
+        .run(move |core| core_main(core, listener.clone(), quiet, t.clone()));
+    let mut first_error = None;
+    match ran {
+        // Ctrl-C cancelled every core: the normal way to stop.
+        Err(e) if e.is_interrupted() => {}
+        Err(e) => return Err(e.into()),
+        // Every core stopped by itself: each listener failed.
+        // Every core stopped by itself (each said why): each listener failed.
+        Ok(results) => first_error = results.into_iter().find_map(Result::err),
     }
     println!("shutting down");
-    let mut stats = Vec::with_capacity(results.len());
-    let mut first_error = None;
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(s) => stats.push((i, s)),
-            Err(e) => {
-                eprintln!("core {i} stopped early: {e}");
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let stats: Vec<(usize, CoreStats)> =
+        std::mem::take(&mut *totals.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s?)))
+            .collect();
     print_stats(&stats);
     first_error.map_or(Ok(()), Err)
 }

@@ -8,7 +8,10 @@
 //!   per connection (as the single-core ringloop server). The kernel picks
 //!   the listener of each new connection by a hash of its address and port;
 //!   a connection stays on its loop. `ringloop-<n>core-nopin` (`--no-pin`):
-//!   the same with the loops not pinned.
+//!   the same with the loops not pinned. `ringloop-<n>core-round-robin` and
+//!   `ringloop-<n>core-shared` (`--distribute MODE`): the connections spread
+//!   by a `ringloop::net::CoresListener` in that mode instead
+//!   (`docs/design/cores-distribution.md`).
 //! - `tokio-mt<n>`: tokio's multi-thread runtime with `worker_threads(n)`,
 //!   one listener, the accept loop and one task per connection spawned on the
 //!   workers (tasks move between workers by work stealing); the threads are
@@ -32,9 +35,10 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex};
+
+use ringloop::net::{CoresListener, Distribution};
 
 use super::{
     BUF, Measure, Point, Trace, cell, cpus_arg, fmt_num, fmt_ratio, loadavg, localhost0, measure,
@@ -45,8 +49,10 @@ use super::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     /// `ringloop-<n>core` (loops pinned), or `ringloop-<n>core-nopin` (not
-    /// pinned: the scheduler places the loop threads, as it does tokio's).
-    Ringloop(usize, bool),
+    /// pinned: the scheduler places the loop threads, as it does tokio's),
+    /// with `-round-robin` or `-shared` before `-nopin` when the
+    /// connections are spread that way (reuseport otherwise).
+    Ringloop(usize, bool, Distribution),
     /// `tokio-mt<n>`.
     Tokio(usize),
 }
@@ -54,8 +60,14 @@ pub(super) enum Kind {
 impl Kind {
     fn name(self) -> String {
         match self {
-            Kind::Ringloop(n, true) => format!("ringloop-{n}core"),
-            Kind::Ringloop(n, false) => format!("ringloop-{n}core-nopin"),
+            Kind::Ringloop(n, pin, how) => {
+                let how = match how {
+                    Distribution::ReusePort => String::new(),
+                    other => format!("-{other}"),
+                };
+                let pin = if pin { "" } else { "-nopin" };
+                format!("ringloop-{n}core{how}{pin}")
+            }
             Kind::Tokio(n) => format!("tokio-mt{n}"),
         }
     }
@@ -69,10 +81,11 @@ pub(super) fn parse_kind(kind: &str) -> Option<Kind> {
             Some(r) => (r, false),
             None => (rest, true),
         };
-        return rest
-            .strip_suffix("core")
-            .and_then(n)
-            .map(|n| Kind::Ringloop(n, pin));
+        let (rest, how) = match rest.split_once("core-") {
+            Some((n, how)) => (n, how.parse().ok()?),
+            None => (rest.strip_suffix("core")?, Distribution::ReusePort),
+        };
+        return n(rest).map(|n| Kind::Ringloop(n, pin, how));
     }
     kind.strip_prefix("tokio-mt").and_then(n).map(Kind::Tokio)
 }
@@ -167,68 +180,29 @@ pub(super) fn report() -> (u64, String) {
 
 pub(super) fn serve(kind: Kind, port_file: &Path) -> io::Result<()> {
     match kind {
-        Kind::Ringloop(n, pin) => serve_ringloop(n, pin, port_file),
+        Kind::Ringloop(n, pin, how) => serve_ringloop(n, pin, how, port_file),
         Kind::Tokio(n) => serve_tokio(n, port_file),
     }
 }
 
-/// Core 0 picks the port and publishes it; the last core to bind writes
-/// the port file, so that no connection arrives before every core listens.
-#[derive(Default)]
-struct Rendezvous {
-    state: Mutex<(Option<Result<u16, String>>, usize)>,
-    changed: Condvar,
-}
-
-fn serve_ringloop(n: usize, pin: bool, port_file: &Path) -> io::Result<()> {
-    let rv = Arc::new(Rendezvous::default());
-    let port_file = port_file.to_owned();
+/// The sockets are bound (and listening) before the loops start, so the
+/// port file is written before any loop runs.
+fn serve_ringloop(n: usize, pin: bool, how: Distribution, port_file: &Path) -> io::Result<()> {
+    let listener = CoresListener::bind(localhost0(), n, how)?;
+    write_port(port_file, listener.local_addr().port())?;
     let outs = ringloop::Cores::new(n)
         .pin(pin)
-        .run(move |core| ringloop_core(core, rv.clone(), port_file.clone()))
+        .run(move |core| ringloop_core(core, listener.clone()))
         .map_err(|e| io::Error::other(e.to_string()))?;
     outs.into_iter().collect()
 }
 
 async fn ringloop_core(
     core: ringloop::Core,
-    rv: Arc<Rendezvous>,
-    port_file: PathBuf,
+    listener: CoresListener<ringloop::net::TcpListener>,
 ) -> io::Result<()> {
     claim(Some(core.index()));
-    let opts = ringloop::net::ListenOptions {
-        reuse_port: true,
-        ..Default::default()
-    };
-    let lock = || rv.state.lock().unwrap_or_else(|p| p.into_inner());
-    let listener = if core.index() == 0 {
-        let bound = ringloop::net::TcpListener::bind_with(localhost0(), opts)
-            .and_then(|l| Ok((l.local_addr()?.port(), l)));
-        lock().0 = Some(bound.as_ref().map(|b| b.0).map_err(|e| e.to_string()));
-        rv.changed.notify_all();
-        bound?.1
-    } else {
-        // Blocks this loop's thread at start-up only, before any task.
-        let mut g = lock();
-        let port = loop {
-            match &g.0 {
-                Some(Ok(p)) => break *p,
-                Some(Err(e)) => return Err(io::Error::other(format!("core 0: {e}"))),
-                None => g = rv.changed.wait(g).unwrap_or_else(|p| p.into_inner()),
-            }
-        };
-        drop(g);
-        ringloop::net::TcpListener::bind_with(("127.0.0.1", port), opts)?
-    };
-    let port = listener.local_addr()?.port();
-    let last = {
-        let mut g = lock();
-        g.1 += 1;
-        g.1 == core.count()
-    };
-    if last {
-        write_port(&port_file, port)?;
-    }
+    let listener = listener.for_core(&core)?;
     let slot = my_slot();
     loop {
         let (stream, _) = listener.accept().await?;
@@ -397,7 +371,10 @@ pub(super) fn main(args: &[String]) -> Result<bool, String> {
         return Err("--cores and --runs must be at least 1".into());
     }
     let pin = !args.iter().any(|a| a == "--no-pin");
-    let kinds = [Kind::Ringloop(cores, pin), Kind::Tokio(cores)];
+    let how: Distribution = opt(args, "--distribute", "reuseport".to_owned())?
+        .parse()
+        .map_err(|e| format!("--distribute: {e}"))?;
+    let kinds = [Kind::Ringloop(cores, pin, how), Kind::Tokio(cores)];
     let mut failures = Vec::new();
     let mut results = Vec::new();
     for &(conns, size) in &points {
@@ -495,9 +472,16 @@ fn tables(
     let mut s = String::new();
     let w = &mut s;
     let (rl, tk) = (kinds[0].name(), kinds[1].name());
-    let (cores, pinned) = match kinds[0] {
-        Kind::Ringloop(n, true) => (n, "true"),
-        Kind::Ringloop(n, _) | Kind::Tokio(n) => (n, "false"),
+    let (cores, pinned, spread) = match kinds[0] {
+        Kind::Ringloop(n, pin, how) => (
+            n,
+            if pin { "true" } else { "false" },
+            match how {
+                Distribution::ReusePort => "one `SO_REUSEPORT` listener per core".to_owned(),
+                how => format!("connections spread by a `CoresListener`, `{how}`"),
+            },
+        ),
+        Kind::Tokio(n) => (n, "false", String::new()),
     };
     let client = match client_cpus {
         [] => "one thread, not pinned".to_owned(),
@@ -510,8 +494,7 @@ fn tables(
     };
     let _ = writeln!(
         w,
-        "Servers: **{rl}** (`ringloop::Cores::new({cores}).pin({pinned})`, one `SO_REUSEPORT` \
-         listener per core) and **{tk}** (tokio multi-thread runtime, `worker_threads({cores})`, \
+        "Servers: **{rl}** (`ringloop::Cores::new({cores}).pin({pinned})`, {spread}) and **{tk}** (tokio multi-thread runtime, `worker_threads({cores})`, \
          one listener, a task per connection). Load generator: {client}. Each cell: median \
          over {runs} runs (min–max); a run = a fresh {rl} server, then a fresh {tk} server, each \
          measured for {secs} s after {warmup} s of warmup. Ratios are taken within a run. \

@@ -161,8 +161,9 @@ impl Acceptor {
     }
 
     /// Uses one single-shot accept per call, as on a kernel without
-    /// multishot accept.
-    #[cfg(test)]
+    /// multishot accept. A listener shared by several loops uses it so
+    /// that a loop waits for a connection only while it asks for one
+    /// (`net::distribute`'s shared mode).
     pub(crate) fn force_single_shot(&self) {
         self.multishot.set(false);
         self.multi.borrow_mut().take();

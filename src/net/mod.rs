@@ -35,6 +35,11 @@
 //! after a read's future was dropped are returned by the next read; a
 //! connection accepted after its accept's future was dropped is closed.
 //!
+//! A [`Cores`](crate::Cores) server spreads one address's connections over
+//! its cores with a [`CoresListener`]: round-robin from one accepting core
+//! (the default: exact shares), one listening socket every core accepts
+//! from, or one `SO_REUSEPORT` socket per core ([`Distribution`]).
+//!
 //! Every socket type can be handed in and out: `from_std` and `into_std`,
 //! `FromRawFd`, `IntoRawFd`, `AsFd` and `AsRawFd`, so a listener can come
 //! from systemd socket activation, a `socket2` builder or a parent process.
@@ -44,6 +49,7 @@
 //! connections): nothing is lost in a hand-off.
 
 mod accept;
+mod distribute;
 mod handoff;
 pub(crate) mod ready;
 pub(crate) mod socket;
@@ -154,6 +160,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use distribute::{CoreListener, CoresListener, Distribution, Listener};
 pub use handoff::IntoStdError;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -43,6 +43,22 @@ fn domain(addr: &SocketAddr) -> i32 {
     }
 }
 
+/// A listening socket bound to `addr` with `o`, made without a loop (the
+/// loop adopts it later; `net::distribute` binds before the cores start).
+pub(crate) fn bind_fd(addr: &SocketAddr, o: ListenOptions) -> io::Result<OwnedFd> {
+    let fd = sys::socket(domain(addr), libc::SOCK_STREAM)?;
+    if o.reuse_addr {
+        sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    if o.reuse_port {
+        sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    sys::bind(&fd, &RawAddr::from_std(addr))
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+    sys::listen(&fd, o.backlog)?;
+    Ok(fd)
+}
+
 /// Options for [`TcpListener::bind_with`].
 #[derive(Clone, Copy, Debug)]
 pub struct ListenOptions {
@@ -120,19 +136,21 @@ impl TcpListener {
     }
 
     fn bind_one(addr: &SocketAddr, o: ListenOptions) -> io::Result<TcpListener> {
-        let fd = sys::socket(domain(addr), libc::SOCK_STREAM)?;
-        if o.reuse_addr {
-            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        }
-        if o.reuse_port {
-            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-        }
-        sys::bind(&fd, &RawAddr::from_std(addr))
-            .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
-        sys::listen(&fd, o.backlog)?;
+        let fd = bind_fd(addr, o)?;
         Ok(TcpListener {
             acceptor: Acceptor::new(Socket::new(fd)?),
         })
+    }
+
+    /// Accepts with one single-shot accept per call from now on.
+    pub(crate) fn single_shot(&self) {
+        self.acceptor.force_single_shot();
+    }
+
+    /// Accepts a connection and gives its fd alone, for another core to
+    /// adopt (`net::distribute`).
+    pub(crate) async fn accept_fd(&self) -> io::Result<OwnedFd> {
+        self.acceptor.accept().await.map(|(fd, _)| fd)
     }
 
     /// Accepts a connection (through a multishot accept kept armed while

@@ -61,7 +61,7 @@ impl UnixAddr {
         RawAddr::from_unix(&self.bytes)
     }
 
-    fn from_raw(raw: &RawAddr) -> io::Result<UnixAddr> {
+    pub(crate) fn from_raw(raw: &RawAddr) -> io::Result<UnixAddr> {
         raw.unix_path()
             .map(|bytes| UnixAddr { bytes })
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a Unix address"))
@@ -116,7 +116,7 @@ impl IntoUnixAddr for &str {
     }
 }
 
-fn bind_fd(ty: i32, addr: &UnixAddr) -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn bind_fd(ty: i32, addr: &UnixAddr) -> io::Result<std::os::fd::OwnedFd> {
     let fd = sys::socket(libc::AF_UNIX, ty)?;
     sys::bind(&fd, &addr.raw()?)
         .map_err(|e| io::Error::new(e.kind(), format!("bind {addr:?}: {e}")))?;
@@ -189,6 +189,17 @@ impl UnixListener {
             },
             addr,
         ))
+    }
+
+    /// Accepts with one single-shot accept per call from now on.
+    pub(crate) fn single_shot(&self) {
+        self.acceptor.force_single_shot();
+    }
+
+    /// Accepts a connection and gives its fd alone, for another core to
+    /// adopt (`net::distribute`).
+    pub(crate) async fn accept_fd(&self) -> io::Result<OwnedFd> {
+        self.acceptor.accept().await.map(|(fd, _)| fd)
     }
 
     /// The bound address.
@@ -305,6 +316,13 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// Wraps a connected socket for the loop running on this thread.
+    pub(crate) fn from_fd(fd: OwnedFd) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            socket: Socket::new(fd)?,
+        })
+    }
+
     /// Connects to `addr`.
     ///
     /// # Errors

@@ -6,15 +6,24 @@
 //! handles of all cores in its [`Core`]), [`Handle::spawn`] to run work on
 //! another core and await its [`RemoteTask`](super::RemoteTask), and the
 //! cross-core channel [`crate::sync::cross`]. A server spreads its
-//! connections by binding one `SO_REUSEPORT` listener per core
-//! ([`crate::net::ListenOptions::reuse_port`]): the kernel balances new
-//! connections across them.
+//! connections over the cores with a [`CoresListener`](crate::net::CoresListener):
+//! round-robin from one accepting core (the default), one listening socket
+//! every core accepts from, or one `SO_REUSEPORT` listener per core
+//! (`docs/design/cores-distribution.md` compares them).
 //!
 //! Cores start together and stop together (see [`Cores`]). A panic on one
 //! core is caught there; the launcher then stops the other
 //! cores (their entry futures are dropped, so their cleanup runs, then each
 //! loop cancels its remaining tasks and closes), joins every thread, and
 //! returns [`CoresError::Panicked`] naming the core and the panic message.
+//!
+//! Ctrl-C is handled as [`run`](crate::run) handles it: every core starts
+//! watching for `SIGINT` before any entry future runs; a Ctrl-C that no
+//! user code listens for cancels every core's entry future (their cleanup
+//! runs), each loop shuts down as `run`'s does, and [`Cores::run`] returns
+//! [`CoresError::Interrupted`] (which converts into the `io::Error` `run`
+//! returns: kind `Interrupted`, wrapping
+//! [`KeyboardInterrupt`](crate::signal::KeyboardInterrupt)).
 
 use std::any::Any;
 use std::fmt;
@@ -26,6 +35,7 @@ use std::sync::mpsc;
 use std::task::{Poll, Waker};
 
 use super::{Builder, Handle};
+use crate::signal::{CtrlC, KeyboardInterrupt};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -100,9 +110,19 @@ pub enum CoresError {
         /// The panic payload.
         payload: Box<dyn Any + Send>,
     },
+    /// Ctrl-C (`SIGINT`, while no user code listened for it) cancelled
+    /// every core's entry future, as [`run`](crate::run) cancels its main
+    /// future. Converts into `run`'s error: an `io::Error` of kind
+    /// `Interrupted` wrapping [`KeyboardInterrupt`].
+    Interrupted,
 }
 
 impl CoresError {
+    /// Whether Ctrl-C stopped the cores ([`CoresError::Interrupted`]).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, CoresError::Interrupted)
+    }
+
     /// The panic message, for [`CoresError::Panicked`] with a string payload.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
@@ -124,6 +144,10 @@ impl fmt::Display for CoresError {
                 Some(m) => write!(f, "core {core} panicked: {m}"),
                 None => write!(f, "core {core} panicked"),
             },
+            CoresError::Interrupted => write!(
+                f,
+                "interrupted by Ctrl-C (SIGINT): every core's entry future was cancelled"
+            ),
         }
     }
 }
@@ -138,7 +162,42 @@ impl std::error::Error for CoresError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CoresError::Start { error, .. } => Some(error),
+            CoresError::Interrupted => Some(&KeyboardInterrupt),
             _ => None,
+        }
+    }
+}
+
+/// [`CoresError::Interrupted`] becomes what [`run`](crate::run) returns
+/// after Ctrl-C (kind `Interrupted`, wrapping [`KeyboardInterrupt`]); a
+/// core that could not start gives its error (kind kept, the core named);
+/// a bad configuration is `InvalidInput` and a panic `Other`, with the
+/// `CoresError`'s message.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::CoresError;
+/// use ringloop::signal::KeyboardInterrupt;
+///
+/// let e = std::io::Error::from(CoresError::Interrupted);
+/// assert!(KeyboardInterrupt::is(&e));
+/// assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
+/// ```
+impl From<CoresError> for io::Error {
+    fn from(e: CoresError) -> io::Error {
+        match e {
+            CoresError::Interrupted => KeyboardInterrupt.into(),
+            CoresError::Start { core, error } => io::Error::new(
+                error.kind(),
+                format!("core {core} failed to start: {error}"),
+            ),
+            CoresError::InvalidConfig(why) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid thread-per-core setup: {why}"),
+            ),
+            // The panic payload is not `Sync`: its message is kept.
+            e @ CoresError::Panicked { .. } => io::Error::other(e.to_string()),
         }
     }
 }
@@ -201,6 +260,14 @@ struct Shutdown {
 /// loop running, serving the other cores' remote work and its own tasks,
 /// until the last entry future finishes; then every loop cancels its
 /// remaining tasks and closes, as [`run`](crate::run) does.
+///
+/// Ctrl-C is [`run`](crate::run)'s too: a `SIGINT` that no user code
+/// listens for cancels every core's entry future, and [`Cores::run`]
+/// returns [`CoresError::Interrupted`] (`?` turns it into `run`'s
+/// `io::Error`). No core needs to await
+/// [`ctrl_c`](crate::signal::ctrl_c) itself. While user code listens for
+/// `SIGINT` (a core awaiting `ctrl_c`, say), Ctrl-C is that code's and no
+/// core is interrupted, as with `run` (see [`crate::signal`]).
 ///
 /// # Examples
 ///
@@ -269,9 +336,10 @@ impl Cores {
     ///
     /// # Errors
     ///
-    /// [`CoresError`]: a bad configuration, a core that could not start, or
-    /// a core whose entry future panicked (the other cores are stopped
-    /// first: their entry futures are dropped).
+    /// [`CoresError`]: a bad configuration, a core that could not start, a
+    /// core whose entry future panicked (the other cores are stopped
+    /// first: their entry futures are dropped), or Ctrl-C
+    /// ([`CoresError::Interrupted`]: every entry future was dropped).
     pub fn run<F, Fut, T>(self, entry: F) -> Result<Vec<T>, CoresError>
     where
         F: Fn(Core) -> Fut + Send + Sync + 'static,
@@ -364,9 +432,11 @@ impl Cores {
         drop(go);
         let mut outputs = Vec::with_capacity(threads.len());
         let mut panicked = None;
+        let mut interrupted = false;
         for (index, t) in threads.into_iter().enumerate() {
             match t.join() {
                 Ok(CoreOutcome::Done(v)) => outputs.push(v),
+                Ok(CoreOutcome::Interrupted) => interrupted = true,
                 Ok(CoreOutcome::Panicked(payload)) | Err(payload) => {
                     if panicked.is_none() {
                         panicked = Some(CoresError::Panicked {
@@ -381,6 +451,9 @@ impl Cores {
         if let Some(e) = first_error.or(panicked) {
             return Err(e);
         }
+        if interrupted {
+            return Err(CoresError::Interrupted);
+        }
         Ok(outputs)
     }
 }
@@ -388,8 +461,11 @@ impl Cores {
 enum CoreOutcome<T> {
     Done(T),
     Panicked(Box<dyn Any + Send>),
-    /// Another core failed and this one's entry future was dropped.
+    /// Another core failed (or was interrupted) and this one's entry
+    /// future was dropped.
     Stopped,
+    /// Ctrl-C cancelled this core's entry future.
+    Interrupted,
     NotStarted,
 }
 
@@ -410,10 +486,16 @@ where
         .map_or(Ok(()), crate::sys::pin_to_cpu)
         .map_err(|e| io::Error::new(e.kind(), format!("pinning to CPU {cpu:?}: {e}")))
         .and_then(|()| builder.build());
-    let lp = match lp {
-        Ok(lp) => {
+    // Watch for Ctrl-C before reporting ready: once every core is ready
+    // (before any entry future runs), a `SIGINT` reaches them all.
+    let lp = lp.and_then(|lp| {
+        let ctrl_c = lp.run_until_complete(async { CtrlC::watch() })?;
+        Ok((lp, ctrl_c))
+    });
+    let (lp, ctrl_c) = match lp {
+        Ok((lp, ctrl_c)) => {
             let _ = ready.send((index, Ok(lp.handle())));
-            lp
+            (lp, ctrl_c)
         }
         Err(e) => {
             let _ = ready.send((index, Err(e)));
@@ -434,29 +516,33 @@ where
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         lp.run_until_complete(async {
-            let main = pin!(entry(core));
+            let main = pin!(ctrl_c.run(entry(core)));
             let stop = pin!(stops[index].wait());
             match futures_util::future::select(main, stop).await {
-                futures_util::future::Either::Left((v, stop)) => {
+                futures_util::future::Either::Left((Ok(v), stop)) => {
                     // Keep serving the other cores (their remote work, our
                     // tasks) until every entry future is done.
                     if shutdown.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                         stops.iter().for_each(StopSignal::stop);
                     }
                     stop.await;
-                    Some(v)
+                    CoreOutcome::Done(v)
                 }
-                futures_util::future::Either::Right(((), _)) => None,
+                // Ctrl-C (`CtrlC::run`'s only error); the entry future was
+                // dropped already.
+                futures_util::future::Either::Left((Err(_), _)) => CoreOutcome::Interrupted,
+                futures_util::future::Either::Right(((), _)) => CoreOutcome::Stopped,
             }
         })
     }));
     let outcome = match outcome {
-        Ok(Ok(Some(v))) => CoreOutcome::Done(v),
-        Ok(Ok(None)) => CoreOutcome::Stopped,
+        Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => CoreOutcome::Panicked(Box::new(format!("the loop failed: {e}"))),
         Err(payload) => CoreOutcome::Panicked(payload),
     };
-    if matches!(outcome, CoreOutcome::Panicked(_)) {
+    if matches!(outcome, CoreOutcome::Panicked(_) | CoreOutcome::Interrupted) {
+        // One Ctrl-C reaches every core's watch, but a core whose watch
+        // could not start (or that has not polled it yet) stops here too.
         stop_others();
     }
     // As `run()` does: cancel what is left and close. A failure here is

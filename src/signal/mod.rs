@@ -84,6 +84,11 @@
 //! Ctrl-C nobody listens for is ignored instead.) If `SIGINT` was ignored
 //! or had another handler when `run` started, `run` leaves it alone.
 //! Several `run`s on different threads are all interrupted by one Ctrl-C.
+//! [`Cores::run`](crate::Cores::run) does the same on every core: a Ctrl-C
+//! cancels every core's entry future, then each loop shuts down as `run`'s
+//! does, and it returns
+//! [`CoresError::Interrupted`](crate::CoresError::Interrupted), which
+//! converts into the same `io::Error`.
 //!
 //! `run` returns the error rather than exiting the process, so the program
 //! decides: returning it from `main` prints it and exits with status 1;
@@ -111,7 +116,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 pub use interrupt::KeyboardInterrupt;
-pub(crate) use interrupt::cancel_on_ctrl_c;
+pub(crate) use interrupt::{CtrlC, cancel_on_ctrl_c};
 
 use disposition::{CountedHold, Hold};
 use handler::UserGuard;
