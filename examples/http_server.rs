@@ -38,8 +38,11 @@
 //! with a GOAWAY), waits up to `--grace` seconds for them, then closes
 //! what is left and exits with status 0.
 //!
-//! `--cores N` runs N loops ([`ringloop::Cores`]), each with its own
-//! `SO_REUSEPORT` listener on the same port.
+//! `--cores N` runs N loops ([`ringloop::Cores`]) that share one port
+//! through a [`CoresListener`]: by default core 0 accepts and hands the
+//! connections out round-robin; `--distribute shared|reuseport` picks the
+//! other ways (`docs/design/cores-distribution.md`). Core 0 takes Ctrl-C
+//! and tells every core to shut down gracefully.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -48,7 +51,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -58,8 +61,8 @@ use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::server::conn::auto;
 use ringloop::hyper::{HyperExecutor, HyperIo, HyperTimer};
 use ringloop::io::{PollRead, PollWrite};
-use ringloop::net::{ListenOptions, TcpListener};
-use ringloop::sync::Event;
+use ringloop::net::{CoresListener, Distribution};
+use ringloop::sync::{Event, cross};
 use ringloop::{Core, Cores};
 
 #[cfg(feature = "tls")]
@@ -77,10 +80,12 @@ fn boxed(body: impl hyper::body::Body<Data = Bytes, Error = io::Error> + 'static
     Box::pin(body)
 }
 
-const USAGE: &str = "usage: http_server [--addr HOST:PORT] [--cores N] [--file PATH] [--grace SECS]
+const USAGE: &str = "usage: http_server [--addr HOST:PORT] [--cores N] [--distribute MODE]
+                   [--file PATH] [--grace SECS]
                    [--tls [--cert PEM --key PEM]] [--quiet]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)
-  --cores N         event loops, one per thread, each with an SO_REUSEPORT listener (default 1)
+  --cores N         event loops, one per thread, sharing the port (default 1)
+  --distribute MODE how connections reach the loops: round-robin (default), shared, reuseport
   --file PATH       the file /file streams (default: this executable)
   --grace SECS      how long Ctrl-C waits for in-flight requests (default 5)
   --tls             HTTPS, with ALPN h2 and http/1.1 (needs the `tls` feature)
@@ -91,6 +96,7 @@ const USAGE: &str = "usage: http_server [--addr HOST:PORT] [--cores N] [--file P
 struct Args {
     addr: SocketAddr,
     cores: usize,
+    distribute: Distribution,
     file: PathBuf,
     grace: Duration,
     tls: bool,
@@ -103,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         addr: ([127, 0, 0, 1], 8080).into(),
         cores: 1,
+        distribute: Distribution::default(),
         file: std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
         grace: Duration::from_secs(5),
         tls: false,
@@ -125,6 +132,10 @@ fn parse_args() -> Result<Args, String> {
                     .ok()
                     .filter(|&n| n >= 1)
                     .ok_or(format!("bad --cores {v:?}: a number of at least 1"))?;
+            }
+            "--distribute" => {
+                let v = value()?;
+                a.distribute = v.parse().map_err(|e| format!("bad --distribute: {e}"))?;
             }
             "--file" => a.file = value()?.into(),
             "--grace" => {
@@ -288,14 +299,39 @@ where
     }
 }
 
+/// What the cores share: the listener, and the shutdown signal core 0
+/// sends every core (itself included) at Ctrl-C.
+struct Shutdown {
+    senders: Vec<cross::Sender<()>>,
+    receivers: Mutex<Vec<Option<cross::Receiver<()>>>>,
+}
+
 /// One core: accepts until Ctrl-C, then shuts down gracefully.
-async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>, tls: Tls) -> io::Result<()> {
-    // Listen for Ctrl-C before announcing the address: a signal sent as
-    // soon as the address is known must be seen.
-    let mut sigint = ringloop::signal::signal(libc::SIGINT)?;
-    let listener = rv.bind(&core, args.addr)?;
+async fn serve_core(
+    core: Core,
+    args: Arc<Args>,
+    listener: CoresListener,
+    shutdown: Arc<Shutdown>,
+    tls: Tls,
+) -> io::Result<()> {
+    let mut stop = shutdown.receivers.lock().unwrap_or_else(|p| p.into_inner())[core.index()]
+        .take()
+        .expect("one entry per core");
+    let addr = listener.local_addr();
+    let listener = listener.for_core(&core)?;
     if core.index() == 0 {
-        let addr = listener.local_addr()?;
+        // Core 0 takes Ctrl-C (listening before the address is announced,
+        // so a signal sent as soon as it is known is seen) and tells every
+        // core. Until then, a Ctrl-C cancels the cores (`Cores::run`).
+        let mut sigint = ringloop::signal::signal(libc::SIGINT)?;
+        let shutdown = shutdown.clone();
+        ringloop::spawn(async move {
+            sigint.recv().await;
+            for tx in &shutdown.senders {
+                let _ = tx.try_send(());
+            }
+        })
+        .detach();
         println!(
             "http server listening on {addr} ({} cores, {} backend{})",
             core.count(),
@@ -348,7 +384,7 @@ async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>, tls: Tls) 
             ringloop::spawn(connection(stream, peer, shared.clone())).detach();
         }
     };
-    if let Either::Left((res, _)) = select(pin!(accept_loop), pin!(sigint.recv())).await {
+    if let Either::Left((res, _)) = select(pin!(accept_loop), pin!(stop.recv())).await {
         return res;
     }
     // Stop accepting (close the listener), then let connections finish.
@@ -366,42 +402,6 @@ async fn serve_core(core: Core, args: Arc<Args>, rv: Arc<Rendezvous>, tls: Tls) 
     }
     // Returning ends the loop: whatever is left is cancelled and closed.
     Ok(())
-}
-
-/// The cores bind in turn: core 0 first (so port 0 becomes one port for
-/// all), then the others on its address with `SO_REUSEPORT`.
-#[derive(Default)]
-struct Rendezvous {
-    addr: Mutex<Option<Result<SocketAddr, String>>>,
-    changed: Condvar,
-}
-
-impl Rendezvous {
-    fn bind(&self, core: &Core, addr: SocketAddr) -> io::Result<TcpListener> {
-        let opts = ListenOptions {
-            reuse_port: core.count() > 1,
-            ..ListenOptions::default()
-        };
-        if core.index() == 0 {
-            let bound = TcpListener::bind_with(addr, opts);
-            let shared = match &bound {
-                Ok(l) => l.local_addr().map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
-            self.changed.notify_all();
-            return bound;
-        }
-        // Blocks this core's thread at start-up, before it has any task.
-        let mut g = self.addr.lock().unwrap_or_else(|p| p.into_inner());
-        while g.is_none() {
-            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
-        }
-        match g.clone().expect("set above") {
-            Ok(a) => TcpListener::bind_with(a, opts),
-            Err(why) => Err(io::Error::other(format!("core 0 could not bind: {why}"))),
-        }
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -484,11 +484,27 @@ fn real_main() -> io::Result<()> {
     let args = parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let tls = tls_setup(&args)?;
     let written = tls.written.clone();
+    let listener = CoresListener::bind(args.addr, args.cores, args.distribute)?;
+    let (senders, receivers) = (0..args.cores)
+        .map(|_| cross::channel(1).map(|(tx, rx)| (tx, Some(rx))))
+        .collect::<Result<(Vec<_>, Vec<_>), _>>()
+        .map_err(io::Error::other)?;
+    let shutdown = Arc::new(Shutdown {
+        senders,
+        receivers: Mutex::new(receivers),
+    });
     let args = Arc::new(args);
-    let rv = Arc::new(Rendezvous::default());
     let results = Cores::new(args.cores)
         .thread_name("http-core")
-        .run(move |core| serve_core(core, args.clone(), rv.clone(), tls.clone()));
+        .run(move |core| {
+            serve_core(
+                core,
+                args.clone(),
+                listener.clone(),
+                shutdown.clone(),
+                tls.clone(),
+            )
+        });
     if let Some(path) = written.lock().unwrap_or_else(|p| p.into_inner()).take() {
         let _ = std::fs::remove_file(path);
     }

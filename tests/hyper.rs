@@ -620,6 +620,38 @@ fn the_http_examples_serve_and_shut_down_gracefully_on_ctrl_c() {
     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
 }
 
+/// `http_server --cores 2`: core 0 hands connections out round-robin (so
+/// one after another they alternate), and one Ctrl-C shuts every core
+/// down gracefully.
+#[test]
+fn the_http_server_example_on_two_cores() {
+    let _serial = serial();
+    let (child, lines, addr) = start_server(&["--cores", "2", "--grace", "10"]);
+    for _ in 0..8 {
+        let hello = blocking_get(addr, "/").unwrap();
+        assert!(hello.ends_with("Hello, world!\n"), "{hello:?}");
+    }
+    let slow = std::thread::spawn(move || blocking_get(addr, "/slow?ms=300"));
+    std::thread::sleep(Duration::from_millis(100));
+    let rest = ctrl_c_and_wait(child, lines);
+    let slow = slow.join().unwrap().expect("the slow request completes");
+    assert!(slow.ends_with("slept 300 ms\n"), "{slow:?}");
+    let opened = |core: usize| {
+        rest.iter()
+            .filter(|l| l.starts_with(&format!("[core {core}] opened")))
+            .count()
+    };
+    assert_eq!((opened(0), opened(1)), (5, 4), "{rest:?}");
+    for core in 0..2 {
+        assert!(
+            rest.iter()
+                .any(|l| l.starts_with(&format!("[core {core}] shutting down"))),
+            "{rest:?}"
+        );
+    }
+    assert_eq!(rest.last().map(String::as_str), Some("bye"), "{rest:?}");
+}
+
 /// `HyperTimer`: sleeps end at their deadline, never before; `reset`
 /// moves a sleep's deadline in place, earlier or later; a sleep of
 /// another timer is replaced by one of ours.

@@ -205,7 +205,7 @@ fn invalid(msg: String) -> io::Error {
 /// assert!(served.iter().all(|r| r.as_ref().is_ok_and(|b| b == b"hi")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct CoresListener<L: Listener> {
+pub struct CoresListener<L: Listener = TcpListener> {
     shared: Arc<Shared>,
     local: L::Addr,
     _listener: PhantomData<fn() -> L>,
@@ -475,7 +475,7 @@ impl<L: Listener> CoresListener<L> {
 /// it was taken on.
 ///
 /// Several tasks of the core may accept at once.
-pub struct CoreListener<L: Listener> {
+pub struct CoreListener<L: Listener = TcpListener> {
     index: usize,
     shared: Arc<Shared>,
     inner: Inner<L>,
