@@ -100,6 +100,10 @@ where
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("{}listener failed: {e}", log.prefix)))?;
         accepted.set(accepted.get() + 1);
+        // Echoes go out as they come in: without TCP_NODELAY, Nagle holds
+        // a small echo until the client's delayed ACK (up to 40 ms).
+        // (A failure would only mean that; the connection still works.)
+        let _ = stream.set_nodelay(true);
         if !log.quiet {
             println!("{}opened {peer}", log.prefix);
         }

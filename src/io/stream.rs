@@ -139,13 +139,15 @@ fn copy_error(e: &io::Error) -> io::Error {
 }
 
 /// Connects to `addr` and returns its reader and writer (asyncio's
-/// `open_connection`).
+/// `open_connection`). The socket has `TCP_NODELAY` set, as asyncio's
+/// streams do (see [`start_server`]).
 ///
 /// # Errors
 ///
 /// Connection failures, or no running loop.
 pub async fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = TcpStream::connect(addr).await?;
+    nodelay(&stream);
     Ok(streams(Conn::Plain(stream.into_socket()), DEFAULT_LIMIT))
 }
 
@@ -203,6 +205,13 @@ impl fmt::Debug for Server {
 /// in its own task (asyncio's `start_server`). The server accepts until
 /// the returned [`Server`] is dropped or closed.
 ///
+/// Accepted sockets get `TCP_NODELAY`, as asyncio's streams do: a
+/// request/response protocol written in pieces (`write` then `drain`)
+/// must not wait for Nagle's algorithm and the peer's delayed ACK (up to
+/// 40 ms on Linux). The plain sockets of [`crate::net`] leave the kernel's
+/// default, as tokio's and asyncio's `sock_*` calls do:
+/// [`TcpStream::set_nodelay`].
+///
 /// One connection's failure never stops the server: a client that resets
 /// before it is served is skipped, and the process running out of fds
 /// makes it back off and retry. Only a failure of the listener itself
@@ -224,6 +233,12 @@ where
     })
 }
 
+/// `TCP_NODELAY` on a streams-layer socket. A failure (which TCP sockets
+/// do not have) would leave the kernel's default: the connection works.
+pub(super) fn nodelay(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+}
+
 /// Binds `addr` and hands every accepted connection to `on_accept`, in an
 /// accept loop that only a failure of the listener stops.
 fn serve(addr: impl ToSocketAddrs, on_accept: impl Fn(TcpStream) + 'static) -> io::Result<Server> {
@@ -232,7 +247,10 @@ fn serve(addr: impl ToSocketAddrs, on_accept: impl Fn(TcpStream) + 'static) -> i
     let acceptor = crate::spawn(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _peer)) => on_accept(stream),
+                Ok((stream, _peer)) => {
+                    nodelay(&stream);
+                    on_accept(stream)
+                }
                 Err(e) => {
                     crate::runtime::report_exception(
                         None,
@@ -250,4 +268,49 @@ fn serve(addr: impl ToSocketAddrs, on_accept: impl Fn(TcpStream) + 'static) -> i
         addr,
         acceptor: Some(acceptor),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    fn nodelay_of(w: &StreamWriter) -> bool {
+        let socket = w.socket().expect("a plain connection");
+        crate::sys::getsockopt_int(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY).unwrap() != 0
+    }
+
+    /// Both ends of the streams layer disable Nagle (asyncio does), so a
+    /// reply written in pieces is not held for the peer's delayed ACK.
+    #[test]
+    fn streams_set_tcp_nodelay_on_both_ends() {
+        crate::run(async {
+            let seen = Rc::new(Cell::new(None));
+            let server = {
+                let seen = seen.clone();
+                start_server(
+                    move |_r, w| {
+                        seen.set(Some(nodelay_of(&w)));
+                        async {}
+                    },
+                    "127.0.0.1:0",
+                )
+                .unwrap()
+            };
+            let (_r, w) = open_connection(server.local_addr().unwrap()).await.unwrap();
+            assert!(nodelay_of(&w), "open_connection");
+            while seen.get().is_none() {
+                crate::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(seen.get(), Some(true), "start_server");
+            // A plain socket keeps the kernel's default (off).
+            let plain = TcpStream::connect(server.local_addr().unwrap())
+                .await
+                .unwrap();
+            assert!(!plain.nodelay().unwrap());
+        })
+        .unwrap();
+    }
 }

@@ -166,6 +166,13 @@ impl TcpListener {
     /// is skipped, not returned as an error: one client can never stop a
     /// server's accept loop.
     ///
+    /// The accepted socket keeps the kernel's defaults, Nagle's algorithm
+    /// included, as std's and tokio's do: a server that answers small
+    /// requests should call [`TcpStream::set_nodelay`]`(true)`, or its
+    /// replies may wait for the client's delayed ACK (up to 40 ms). The
+    /// streams layer ([`crate::io::start_server`], `open_connection`) sets
+    /// it, as asyncio's streams do.
+    ///
     /// # Errors
     ///
     /// Only failures of the listener itself (e.g. `EBADF`, `EINVAL`: not a

@@ -7,7 +7,7 @@ use std::io;
 use std::net::ToSocketAddrs;
 
 use super::conn::{Conn, tls::Shared};
-use super::{DEFAULT_LIMIT, Server, StreamReader, StreamWriter, serve, streams};
+use super::{DEFAULT_LIMIT, Server, StreamReader, StreamWriter, nodelay, serve, streams};
 use crate::net::TcpStream;
 use crate::tls::{ServerName, TlsAcceptor, TlsConnector};
 
@@ -35,6 +35,7 @@ impl TlsConnector {
         server_name: ServerName<'_>,
     ) -> io::Result<(StreamReader, StreamWriter)> {
         let tcp = TcpStream::connect(addr).await?;
+        nodelay(&tcp);
         let tls = self.connect(server_name, tcp).await?;
         Ok(streams(Conn::Tls(Shared::new(tls)), DEFAULT_LIMIT))
     }

@@ -96,6 +96,12 @@ pub struct StreamWriter {
 }
 
 impl StreamWriter {
+    /// The socket of a plain connection (for tests of its options).
+    #[cfg(test)]
+    pub(super) fn socket(&self) -> Option<&crate::net::socket::Socket> {
+        self.state.conn.socket()
+    }
+
     pub(super) fn new(conn: Conn) -> StreamWriter {
         let state = Rc::new(WriterState {
             conn,
