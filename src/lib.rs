@@ -98,6 +98,7 @@ mod task;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod trace;
 
 pub use combinators::{
     AsCompleted, AsCompletedError, ChildError, ChildHandle, ChildTask, Gather, GatherAll,

@@ -98,6 +98,9 @@ pub(crate) struct Header {
     /// Boxed: 8 bytes in every task header instead of 24; most tasks have
     /// no callbacks.
     pub(crate) callbacks: Cell<Option<Box<DoneCallbacks>>>,
+    /// The task's `tracing` span (zero-sized without the feature); closed
+    /// at completion.
+    pub(crate) span: crate::trace::TaskSpan,
 }
 
 enum Stage<F: Future> {
@@ -129,6 +132,7 @@ impl TaskRef {
         sched: Arc<Scheduler>,
         number: u64,
         name: Option<Box<str>>,
+        span: crate::trace::TaskSpan,
         state: u8,
     ) -> TaskRef {
         let cell = TaskCell {
@@ -142,6 +146,7 @@ impl TaskRef {
                 join_waker: Cell::new(None),
                 callbacks: Cell::new(None),
                 registry_key: Cell::new(u32::MAX),
+                span,
             },
             stage: UnsafeCell::new(Stage::Running(future)),
         };
