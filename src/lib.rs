@@ -54,6 +54,16 @@
 //!   (HTTP/1.1 and HTTP/2, client and server, no tokio); its I/O goes
 //!   through [`io::PollIo`], the readiness path that reads and writes the
 //!   caller's buffers with no copy.
+//! - `tracing`: spans and events through the `tracing` crate: a `task`
+//!   span per task (target `ringloop::task`, DEBUG; fields `id`, `name`,
+//!   `parent`: the spawning task's id) entered around each poll, and
+//!   events for reports to the exception handler (slow polls, errors
+//!   nobody retrieved; target `ringloop::exception`), the backend a loop
+//!   came up on and an automatic fallback to epoll (`ringloop::driver`),
+//!   accept backing off on EMFILE (`ringloop::net`) and signal deliveries
+//!   (`ringloop::signal`). Without the feature none of it is compiled in;
+//!   with it and no subscriber, a task's span is a `None` checked per poll.
+//!   See `docs/design/tracing.md`.
 //!
 //! # Cancellation
 //!
