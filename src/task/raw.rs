@@ -521,9 +521,12 @@ mod tests {
     #[test]
     fn header_stays_small() {
         // Memory per idle task is a benchmark target (< 200 bytes beyond the
-        // future, timer included); the header is most of it.
+        // future, timer included); the header is most of it. The `tracing`
+        // feature's span adds 16 bytes (docs/design/tracing.md); without
+        // it the span is zero-sized.
+        let limit = if cfg!(feature = "tracing") { 96 } else { 80 };
         assert!(
-            std::mem::size_of::<super::Header>() <= 80,
+            std::mem::size_of::<super::Header>() <= limit,
             "{}",
             std::mem::size_of::<super::Header>()
         );
