@@ -63,6 +63,16 @@
 //!   provider) over ringloop's streams: `TlsAcceptor`, `TlsConnector`,
 //!   `TlsStream` (owned-buffer calls, `futures_io`, and
 //!   `PollRead`/`PollWrite` for hyper), and TLS for the streams layer.
+//! - `tracing`: spans and events through the `tracing` crate: a `task`
+//!   span per task (target `ringloop::task`, DEBUG; fields `id`, `name`,
+//!   `parent`: the spawning task's id) entered around each poll, and
+//!   events for reports to the exception handler (slow polls, errors
+//!   nobody retrieved; target `ringloop::exception`), the backend a loop
+//!   came up on and an automatic fallback to epoll (`ringloop::driver`),
+//!   accept backing off on EMFILE (`ringloop::net`) and signal deliveries
+//!   (`ringloop::signal`). Without the feature none of it is compiled in;
+//!   with it and no subscriber, a task's span is a `None` checked per poll.
+//!   See `docs/design/tracing.md`.
 //!
 //! # Cancellation
 //!
@@ -108,6 +118,7 @@ mod task;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod trace;
 
 pub use combinators::{
     AsCompleted, AsCompletedError, ChildError, ChildHandle, ChildTask, Gather, GatherAll,

@@ -212,6 +212,7 @@ impl Driver {
                 Err(r) => return Err(r.error),
             },
         };
+        setup::trace_chosen(&kernel, cfg, fallback.as_deref());
         Ok(Driver {
             ops: Slab::with_capacity(64),
             backlog: VecDeque::new(),

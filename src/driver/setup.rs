@@ -193,6 +193,39 @@ fn try_build(cfg: &RingConfig, level: Level) -> io::Result<IoUring> {
     b.build(cfg.entries)
 }
 
+/// The `tracing` events (feature `tracing`) of a loop's set-up: the
+/// backend and ring it came up with (INFO), and, before that, why it fell
+/// back to epoll if it did (WARN).
+pub(super) fn trace_chosen(kernel: &super::Kernel, cfg: &RingConfig, fallback: Option<&str>) {
+    if let Some(reason) = fallback {
+        crate::trace::event!(
+            target: "ringloop::driver",
+            WARN,
+            "io_uring is unavailable here; the loop falls back to epoll",
+            reason = reason,
+        );
+    }
+    match kernel {
+        super::Kernel::Uring { ring, config } => crate::trace::event!(
+            target: "ringloop::driver",
+            INFO,
+            "event loop set up",
+            backend = "io_uring",
+            sq_entries = ring.params().sq_entries(),
+            cq_entries = ring.params().cq_entries(),
+            flags = crate::trace::display(config.describe()),
+        ),
+        super::Kernel::Epoll(_) => crate::trace::event!(
+            target: "ringloop::driver",
+            INFO,
+            "event loop set up",
+            backend = "epoll",
+            fallback = fallback.is_some(),
+            requested_entries = cfg.entries,
+        ),
+    }
+}
+
 /// Turns an `io_uring_setup` error into one that names the cause and the fix.
 fn explain(e: io::Error, cfg: &RingConfig) -> io::Error {
     let msg = match e.raw_os_error() {

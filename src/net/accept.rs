@@ -44,6 +44,33 @@ use crate::sys::RawAddr;
 /// up to 93 ms late there).
 const MAX_EMFILE_BACKOFF: Duration = Duration::from_millis(20);
 
+/// The `tracing` event (feature `tracing`) of one back-off: WARN when a
+/// series starts (the first, 1 ms wait), DEBUG for each further retry, so a
+/// starved listener logs one warning, not fifty a second.
+fn trace_backoff(fd: std::os::fd::RawFd, e: &io::Error, wait: Duration) {
+    let wait_ms = wait.as_millis() as u64;
+    let error = crate::trace::display(e);
+    if wait == Duration::from_millis(1) {
+        crate::trace::event!(
+            target: "ringloop::net",
+            WARN,
+            "accept is out of fds or memory; backing off",
+            fd = fd,
+            error = error,
+            wait_ms = wait_ms,
+        );
+    } else {
+        crate::trace::event!(
+            target: "ringloop::net",
+            DEBUG,
+            "accept still out of fds or memory; backing off",
+            fd = fd,
+            error = error,
+            wait_ms = wait_ms,
+        );
+    }
+}
+
 pub(crate) struct Acceptor {
     pub(crate) socket: Socket,
     multi: RefCell<Option<MultiOp<AcceptMulti<Socket>>>>,
@@ -187,6 +214,7 @@ impl Acceptor {
                 Err(e) => match classify(&e) {
                     AcceptError::Connection => {}
                     AcceptError::Resources => {
+                        trace_backoff(self.socket.as_raw_fd(), &e, backoff);
                         crate::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_EMFILE_BACKOFF);
                     }

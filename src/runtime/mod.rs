@@ -781,6 +781,7 @@ pub(crate) fn report_exception(loop_id: Option<u64>, ctx: &ExceptionContext) {
         .and_then(report_to)
         .or_else(|| context::current_id().and_then(report_to));
     if reported.is_none() {
+        crate::trace::exception(ctx);
         crate::task::default_handler(ctx);
     }
 }

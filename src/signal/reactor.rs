@@ -32,6 +32,7 @@ use slab::Slab;
 
 use super::disposition::CountedHold;
 use super::handler::{Lease, UserGuard, generation};
+use super::number::RUN_CHANNEL;
 use crate::driver::Driver;
 use crate::driver::op::Op;
 use crate::driver::op::read::Read;
@@ -109,6 +110,27 @@ impl Wake for ReadWaker {
             s.process();
         }
     }
+}
+
+/// The `tracing` event (feature `tracing`) of a delivery of generation
+/// slot `index` (a signal number, or `run()`'s Ctrl-C watch) to one
+/// listener (when it takes it) or handler (when its call is queued) of
+/// loop `loop_id`; `to` says which: `"signal"` (a `Signal` stream),
+/// `"run"` (`run()`'s Ctrl-C watch) or `"handler"`.
+fn trace_delivery(loop_id: u64, index: usize, to: &'static str) {
+    let signal = if index == RUN_CHANNEL {
+        libc::SIGINT
+    } else {
+        index as i32
+    };
+    crate::trace::event!(
+        target: "ringloop::signal",
+        DEBUG,
+        "signal delivered",
+        signal = signal,
+        to = to,
+        loop_id = loop_id,
+    );
 }
 
 /// A listener: a [`super::Signal`], or `run()`'s Ctrl-C watch.
@@ -199,16 +221,17 @@ impl LoopSignals {
             .filter_map(|(_, w)| w.waker.take())
             .collect();
         wakers.into_iter().for_each(Waker::wake);
-        let due: Vec<Rc<HandlerFn>> = self
+        let due: Vec<(i32, Rc<HandlerFn>)> = self
             .handlers
             .borrow()
             .iter()
             .filter_map(|h| {
                 let g = generation(h.signum as usize);
-                (g != h.seen.replace(g)).then(|| h.f.clone())
+                (g != h.seen.replace(g)).then(|| (h.signum, h.f.clone()))
             })
             .collect();
-        for f in due {
+        for (signum, f) in due {
+            trace_delivery(self.loop_id, signum as usize, "handler");
             let call = Box::new(move || {
                 if f.removed.get() {
                     return;
@@ -271,6 +294,14 @@ impl LoopSignals {
             let g = generation(w.index);
             if g != w.seen {
                 w.seen = g;
+                let index = w.index;
+                drop(waiters);
+                let to = if index == RUN_CHANNEL {
+                    "run"
+                } else {
+                    "signal"
+                };
+                trace_delivery(self.loop_id, index, to);
                 return Poll::Ready(Some(()));
             }
             if self.dead.get() {

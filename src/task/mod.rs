@@ -131,10 +131,10 @@ impl<T> Task<T> {
 
     /// Renames the task.
     pub fn set_name(&self, name: impl Into<String>) {
-        self.raw()
-            .header()
-            .name
-            .set(Some(name.into().into_boxed_str()));
+        let h = self.raw().header();
+        let name = name.into().into_boxed_str();
+        h.span.rename(&name);
+        h.name.set(Some(name));
     }
 
     /// A type-erased handle to the same task (what [`crate::all_tasks`]

@@ -33,6 +33,7 @@ use super::remote::{Pushed, RemoteQueue};
 use super::report::{ExceptionContext, Handler};
 use super::{CallbackId, Task, TaskHandle};
 use crate::sys::thread_token;
+use crate::trace::{self, TaskSpan};
 
 /// A `call_soon`-style callback; cancellable until it runs.
 pub(crate) struct Callback {
@@ -294,6 +295,7 @@ impl Executor {
 
     /// Sends `ctx` to the exception handler (or the default one).
     pub(crate) fn report(&self, ctx: &ExceptionContext) {
+        trace::exception(ctx);
         let handler = self.handler.borrow().clone();
         match handler {
             Some(h) => {
@@ -312,7 +314,15 @@ impl Executor {
     {
         let number = self.next_number.get();
         self.next_number.set(number + 1);
-        let task = TaskRef::allocate(future, self.sched.clone(), number, name, SCHEDULED | HANDLE);
+        let span = TaskSpan::new(number, name.as_deref(), || self.current_number());
+        let task = TaskRef::allocate(
+            future,
+            self.sched.clone(),
+            number,
+            name,
+            span,
+            SCHEDULED | HANDLE,
+        );
         let key = self.registry.borrow_mut().insert(task.clone());
         task.header()
             .registry_key
@@ -440,7 +450,7 @@ impl Executor {
         h.set(RUNNING);
         let debug = self.debug.get();
         let started = debug.enabled.then(Instant::now);
-        let outcome = task.poll();
+        let outcome = h.span.in_scope(|| task.poll());
         let took = started.map(|t0| t0.elapsed());
         h.clear(RUNNING);
         self.current.set(prev);
@@ -481,7 +491,7 @@ impl Executor {
         h.set(CANCEL_REQUESTED | RUNNING);
         // The future's Drop runs "as" the task (current_task() names it).
         let prev = self.current.replace(Some(task.ptr()));
-        task.cancel_now();
+        h.span.in_scope(|| task.cancel_now());
         self.current.set(prev);
         h.clear(RUNNING);
         if !h.has(PANICKED) {
@@ -499,6 +509,7 @@ impl Executor {
             return;
         }
         h.set(COMPLETE);
+        h.span.close();
         let key = h.registry_key.get() as usize;
         let removed = {
             let mut registry = self.registry.borrow_mut();
@@ -562,6 +573,14 @@ impl Executor {
         // Dropped last, with the list back in place: its captures' `Drop`
         // may add or remove callbacks of this task.
         usize::from(removed.is_some())
+    }
+
+    /// The `Task-N` number of the task being polled, if any.
+    fn current_number(&self) -> Option<u64> {
+        let ptr = self.current.get()?;
+        // SAFETY: `current` is set only while the task is being run, and
+        // the run holds a reference to it, so its header is live.
+        Some(unsafe { ptr.as_ref() }.number)
     }
 
     /// The task being polled, if any.
