@@ -3,13 +3,23 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::Stream;
 
 use super::conn::Conn;
 use super::{IncompleteReadError, LimitOverrunError, READ_CHUNK, StreamError, copy_error};
 use crate::buf::kept::KeepsReads;
+use crate::net::{BufGroup, Chunk, RecvStream};
 
 /// The reading end of a stream (asyncio's `StreamReader`): buffered reads
 /// by size, line or separator.
+///
+/// On a plain socket it receives through the loop's default buffer group
+/// ([`BufGroup::loop_default`]), with one receive armed for the
+/// connection's life: a connection waiting for data holds no receive
+/// buffer (see [`RecvStream`]).
 ///
 /// # Examples
 ///
@@ -42,6 +52,11 @@ use crate::buf::kept::KeepsReads;
 pub struct StreamReader {
     conn: Conn,
     buf: Vec<u8>,
+    /// Plain sockets: the chunks received into the loop's default buffer
+    /// group (made at the first read).
+    chunks: RefCell<Option<RecvStream>>,
+    /// What `at_eof` took out of `chunks` while looking: first for `fill`.
+    peeked: RefCell<Option<io::Result<Chunk>>>,
     /// The peer's end of stream was seen (a read returned 0, or a peek did).
     eof: Cell<bool>,
     /// The error a read failed with: every later read fails with it too.
@@ -54,6 +69,8 @@ impl StreamReader {
         StreamReader {
             conn: conn.into(),
             buf: Vec::new(),
+            chunks: RefCell::new(None),
+            peeked: RefCell::new(None),
             eof: Cell::new(false),
             error: RefCell::new(None),
             limit,
@@ -73,6 +90,9 @@ impl StreamReader {
         }
         if self.eof.get() {
             return true;
+        }
+        if let Some(chunks) = self.chunks.borrow_mut().as_mut() {
+            return self.peek_chunks(chunks);
         }
         let Some(socket) = self.conn.socket() else {
             // TLS: only a close_notify already read says so without I/O.
@@ -107,6 +127,29 @@ impl StreamReader {
         }
     }
 
+    /// `at_eof` with the receive armed: what it completed with so far,
+    /// without waiting (a chunk is kept for `fill`).
+    fn peek_chunks(&self, chunks: &mut RecvStream) -> bool {
+        if self.peeked.borrow().is_some() {
+            return false;
+        }
+        // No task waits on `chunks` now (`fill` takes `&mut self`): a
+        // no-op waker registered here is replaced at the next real poll.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(chunks).poll_next(&mut cx) {
+            Poll::Ready(None) => {
+                self.eof.set(true);
+                true
+            }
+            Poll::Ready(Some(item)) => {
+                *self.peeked.borrow_mut() = Some(item);
+                false
+            }
+            // Nothing reaped yet: not known to be at the end.
+            Poll::Pending => false,
+        }
+    }
+
     /// The limit `readuntil`/`readline` apply to the bytes before the
     /// separator.
     pub fn limit(&self) -> usize {
@@ -134,6 +177,15 @@ impl StreamReader {
         if self.eof.get() {
             return Ok(false);
         }
+        if self.chunks.get_mut().is_none()
+            && let Some(socket) = self.conn.socket()
+            && let Ok(group) = BufGroup::loop_default()
+        {
+            *self.chunks.get_mut() = Some(RecvStream::new(socket.clone(), &group));
+        }
+        if self.chunks.get_mut().is_some() {
+            return self.fill_from_chunks().await;
+        }
         loop {
             let chunk = Vec::with_capacity(READ_CHUNK);
             let (res, chunk) = self.conn.recv(chunk).await;
@@ -148,6 +200,35 @@ impl StreamReader {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    let copy = copy_error(&e);
+                    *self.error.borrow_mut() = Some(e);
+                    return Err(copy);
+                }
+            }
+        }
+    }
+
+    /// [`StreamReader::fill`] through the armed receive.
+    async fn fill_from_chunks(&mut self) -> io::Result<bool> {
+        loop {
+            let item = match self.peeked.get_mut().take() {
+                Some(item) => Some(item),
+                None => {
+                    let chunks = self.chunks.get_mut().as_mut().expect("checked by fill");
+                    chunks.next().await
+                }
+            };
+            match item {
+                None => {
+                    self.eof.set(true);
+                    return Ok(false);
+                }
+                Some(Ok(chunk)) => {
+                    self.buf.extend_from_slice(&chunk);
+                    return Ok(true);
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => {
                     let copy = copy_error(&e);
                     *self.error.borrow_mut() = Some(e);
                     return Err(copy);
