@@ -66,20 +66,22 @@ async fn echo(stream: TcpStream, peer: SocketAddr, log: Log) {
 /// connection waiting for data holds no buffer (a few hundred bytes per
 /// idle connection instead of 16 KiB; BENCHMARKS.md, "idle connections").
 async fn echo_chunks(stream: &TcpStream, log: &Log, total: &mut u64) -> io::Result<()> {
-    let group = ringloop::net::BufGroup::loop_default()?;
-    let mut chunks = stream.recv_stream(&group);
+    let mut chunks = stream.recv_stream(&ringloop::net::BufGroup::loop_default()?);
     // `None`: the client half-closed (or closed): we are done writing too.
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
-        let n = chunk.len() as u64;
-        // Boxed: the write's state is allocated only while it runs, so an
-        // idle connection's task stays small.
-        let (res, _) = Box::pin(stream.write_all(chunk)).await;
-        res?;
+        let n = Box::pin(write_back(stream, chunk?)).await?;
         *total += n;
         log.bytes.set(log.bytes.get() + n);
     }
     Ok(())
+}
+
+/// Writes `chunk` back (boxed by the caller: the write's state is
+/// allocated only while it runs, so an idle connection's task stays small).
+async fn write_back(stream: &TcpStream, chunk: ringloop::net::Chunk) -> io::Result<u64> {
+    let n = chunk.len() as u64;
+    let (res, _) = stream.write_all(chunk).await;
+    res.map(|()| n)
 }
 
 /// The classic loop: one reusable 16 KiB buffer per connection, read then
