@@ -1228,6 +1228,26 @@ impl Driver {
         self.buf_rings[index] = None;
     }
 
+    /// Moves the completions the kernel has already posted into their ops
+    /// (no syscall), so that what was received so far is known now; their
+    /// wakers and orphans are collected by the loop's next turn. Used by
+    /// `StreamReader::at_eof` after a peek of the socket.
+    pub(crate) fn reap_posted(&mut self) {
+        if !self.inherited() {
+            self.reap();
+        }
+    }
+
+    /// Whether every completion is posted only while this thread is in
+    /// the driver (no `SQPOLL` thread): then, after [`Driver::reap_posted`],
+    /// what a receive took from a socket before a peek of it is known.
+    pub(crate) fn posts_only_when_entered(&self) -> bool {
+        match &*self.kernel {
+            Kernel::Uring { config, .. } => !config.sqpoll,
+            Kernel::Epoll(_) => true,
+        }
+    }
+
     /// The slot of the loop's default buffer group (the net layer's).
     pub(crate) fn default_group(&mut self) -> &mut Option<std::rc::Rc<dyn std::any::Any>> {
         &mut self.default_group

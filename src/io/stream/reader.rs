@@ -128,26 +128,61 @@ impl StreamReader {
     }
 
     /// `at_eof` with the receive armed: what it completed with so far,
-    /// without waiting (a chunk is kept for `fill`).
+    /// without waiting (a chunk found is kept for `fill`).
     fn peek_chunks(&self, chunks: &mut RecvStream) -> bool {
         if self.peeked.borrow().is_some() {
             return false;
         }
+        match self.poll_chunks_now(chunks) {
+            Some(end) => return end,
+            None if !self.chunks_may_be_behind() => return false,
+            None => {}
+        }
+        // Nothing reaped: the socket says whether bytes are still there.
+        // At its end with nothing left, whatever the receive took before
+        // the peek has its completion posted already: reap and look again.
+        let Some(socket) = self.conn.socket() else {
+            return false;
+        };
+        if !matches!(crate::sys::peek_byte(socket), Ok(0)) {
+            return false;
+        }
+        socket.driver().borrow_mut().reap_posted();
+        match self.poll_chunks_now(chunks) {
+            Some(end) => end,
+            // Nothing more was received: the end is all that is left.
+            None => {
+                self.eof.set(true);
+                true
+            }
+        }
+    }
+
+    /// Polls the receive once: `Some(true)` at the end, `Some(false)` with
+    /// a chunk or an error (kept for `fill`), `None` when nothing is ready.
+    fn poll_chunks_now(&self, chunks: &mut RecvStream) -> Option<bool> {
         // No task waits on `chunks` now (`fill` takes `&mut self`): a
         // no-op waker registered here is replaced at the next real poll.
         let mut cx = Context::from_waker(Waker::noop());
         match Pin::new(chunks).poll_next(&mut cx) {
             Poll::Ready(None) => {
                 self.eof.set(true);
-                true
+                Some(true)
             }
             Poll::Ready(Some(item)) => {
                 *self.peeked.borrow_mut() = Some(item);
-                false
+                Some(false)
             }
-            // Nothing reaped yet: not known to be at the end.
-            Poll::Pending => false,
+            Poll::Pending => None,
         }
+    }
+
+    /// Whether a peek of the socket plus a reap can settle `at_eof` (not
+    /// with an `SQPOLL` thread receiving at any moment).
+    fn chunks_may_be_behind(&self) -> bool {
+        self.conn
+            .socket()
+            .is_some_and(|s| s.driver().borrow().posts_only_when_entered())
     }
 
     /// The limit `readuntil`/`readline` apply to the bytes before the
@@ -384,5 +419,64 @@ impl fmt::Debug for StreamReader {
             .field("failed", &self.error.borrow().is_some())
             .field("limit", &self.limit)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use super::*;
+    use crate::net::socket::Socket;
+
+    /// A seqpacket pair: one message per receive, so one per buffer.
+    fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two fds socketpair writes.
+        let rc = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        // SAFETY: both fds were just made and are owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    /// The loop's default group has 16 buffers at first: 16 messages fill
+    /// it, and the end of stream after them waits in the socket
+    /// (`ENOBUFS`). `at_eof` must still be true once they are read.
+    #[test]
+    fn at_eof_is_exact_when_the_group_ran_dry_before_the_end() {
+        crate::run(async {
+            for messages in [15usize, 16, 17, 40] {
+                let (ours, peer) = seqpacket_pair();
+                let mut want = Vec::new();
+                for m in 0..messages {
+                    let msg = [m as u8; 10];
+                    // SAFETY: `msg` is a valid buffer of its length.
+                    let n = unsafe { libc::send(peer.as_raw_fd(), msg.as_ptr().cast(), 10, 0) };
+                    assert_eq!(n, 10);
+                    want.extend_from_slice(&msg);
+                }
+                drop(peer);
+                let mut r = StreamReader::new(Socket::new(ours).unwrap(), 1 << 16);
+                let empty_before = BufGroup::loop_default().unwrap().times_empty();
+                assert!(!r.at_eof(), "{messages}: nothing read yet");
+                let got = r.readexactly(want.len()).await.unwrap();
+                assert_eq!(got, want, "{messages}");
+                assert!(r.at_eof(), "{messages}: everything read, the end arrived");
+                assert_eq!(r.read(10).await.unwrap(), b"", "{messages}");
+                assert!(r.at_eof(), "{messages}");
+                if messages == 16 {
+                    let empty = BufGroup::loop_default().unwrap().times_empty();
+                    assert!(empty > empty_before, "the group never ran dry");
+                }
+            }
+        })
+        .unwrap();
     }
 }
