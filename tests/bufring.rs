@@ -431,3 +431,49 @@ fn the_stream_works_with_stream_combinators() {
         assert_eq!(all, b"abcdefghijklmnopqrstuvwxyz");
     });
 }
+
+/// Many streams that see the group run dry together grow it once, not
+/// once each: 64 connections whose chunks are all held need 64 buffers,
+/// and the group (growing from 2, doubling) ends at 64 or 128, not at its
+/// maximum.
+#[test]
+fn a_growable_group_grows_once_per_dry_spell() {
+    let _g = serial();
+    run_bounded(ms(20_000), async {
+        const CONNS: usize = 64;
+        let group = BufGroup::growable(2, 64, 4096).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..CONNS {
+            pairs.push(pair(&listener).await);
+        }
+        let mut streams: Vec<_> = pairs.iter().map(|(_, s)| s.recv_stream(&group)).collect();
+        // Every receive armed before the data comes: they find the group
+        // dry together.
+        for s in &mut streams {
+            assert!(ringloop::wait_for(s.next(), Some(ms(1))).await.is_err());
+        }
+        for (i, (client, _)) in pairs.iter().enumerate() {
+            let (res, _) = client.write_all(vec![i as u8; 64]).await;
+            res.unwrap();
+        }
+        sleep(ms(20)).await;
+        let mut held = Vec::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            let mut got = Vec::new();
+            while got.len() < 64 {
+                let c = s.next().await.unwrap().unwrap();
+                got.extend_from_slice(&c);
+                held.push(c);
+            }
+            assert_eq!(got, vec![i as u8; 64]);
+        }
+        assert!(
+            (CONNS..=2 * CONNS).contains(&group.len()),
+            "the group grew to {} buffers for {CONNS} chunks held",
+            group.len()
+        );
+        drop(held);
+        assert_eq!(group.available(), group.len());
+    });
+}
