@@ -370,7 +370,20 @@ async fn ringloop_accept(port_file: PathBuf, forced: Option<ringloop::Backend>) 
     }
 }
 
+/// `RINGLOOP_ECHO_RECV=bufring`: the ringloop server receives through
+/// the loop's shared buffer group (`recv_stream`) instead of a buffer per
+/// connection (`scripts/echo_revs_pair.py --base-env
+/// RINGLOOP_ECHO_RECV=one-shot --new-env RINGLOOP_ECHO_RECV=bufring`
+/// pairs the two).
+fn bufring_recv() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("RINGLOOP_ECHO_RECV").is_ok_and(|v| v == "bufring"))
+}
+
 async fn ringloop_conn(stream: ringloop::net::TcpStream) {
+    if bufring_recv() {
+        return ringloop_conn_chunks(stream).await;
+    }
     let mut buf = Vec::with_capacity(BUF);
     loop {
         buf.clear();
@@ -385,6 +398,20 @@ async fn ringloop_conn(stream: ringloop::net::TcpStream) {
             return;
         }
         buf = b;
+    }
+}
+
+async fn ringloop_conn_chunks(stream: ringloop::net::TcpStream) {
+    let Ok(group) = ringloop::net::BufGroup::loop_default() else {
+        return;
+    };
+    let mut chunks = stream.recv_stream(&group);
+    while let Some(Ok(chunk)) = chunks.next().await {
+        count(chunk.len());
+        let (res, _) = stream.write_all(chunk).await;
+        if res.is_err() {
+            return;
+        }
     }
 }
 

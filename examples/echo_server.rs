@@ -7,8 +7,10 @@
 //! cargo run --release --example echo_server -- --cores 2 --distribute shared
 //! ```
 //!
-//! Each connection runs in its own task with one reusable 16 KiB buffer:
-//! read, then write everything read. Clients that reset or half-close are
+//! Each connection runs in its own task: chunks arrive in buffers of the
+//! loop's shared group (`BufGroup`, `recv_stream`), each written back then
+//! returned, so an idle connection holds no buffer (`ECHO_READS=one-shot`
+//! in the environment: one reusable 16 KiB buffer per connection instead). Clients that reset or half-close are
 //! handled (a half-closed client gets its last bytes back, then the server
 //! closes its side). Ctrl-C stops the server cleanly.
 //!
@@ -54,25 +56,14 @@ struct Log {
 }
 
 async fn echo(stream: TcpStream, peer: SocketAddr, log: Log) {
-    let mut buf = Vec::with_capacity(16 * 1024);
     let mut total = 0u64;
-    let outcome: io::Result<()> = async {
-        loop {
-            buf.clear();
-            let (res, b) = stream.read(buf).await;
-            let n = res?;
-            if n == 0 {
-                // The client half-closed (or closed): we are done writing too.
-                return Ok(());
-            }
-            let (res, b) = stream.write_all(b).await;
-            res?;
-            total += n as u64;
-            log.bytes.set(log.bytes.get() + n as u64);
-            buf = b;
-        }
-    }
-    .await;
+    let outcome = if one_shot_reads() {
+        // Boxed, so its buffer and read/write state do not size the task
+        // of the default path.
+        Box::pin(echo_one_shot(&stream, &log, &mut total)).await
+    } else {
+        echo_chunks(&stream, &log, &mut total).await
+    };
     if log.quiet {
         return;
     }
@@ -81,6 +72,54 @@ async fn echo(stream: TcpStream, peer: SocketAddr, log: Log) {
         Ok(()) => println!("{p}closed {peer} after echoing {total} bytes"),
         Err(e) => println!("{p}dropped {peer} after echoing {total} bytes: {e}"),
     }
+}
+
+/// Echoes what arrives in chunks of the loop's shared buffer group: a
+/// connection waiting for data holds no buffer (a few hundred bytes per
+/// idle connection instead of 16 KiB; BENCHMARKS.md, "idle connections").
+async fn echo_chunks(stream: &TcpStream, log: &Log, total: &mut u64) -> io::Result<()> {
+    let mut chunks = stream.recv_stream(&ringloop::net::BufGroup::loop_default()?);
+    // `None`: the client half-closed (or closed): we are done writing too.
+    while let Some(chunk) = chunks.next().await {
+        let n = Box::pin(write_back(stream, chunk?)).await?;
+        *total += n;
+        log.bytes.set(log.bytes.get() + n);
+    }
+    Ok(())
+}
+
+/// Writes `chunk` back (boxed by the caller: the write's state is
+/// allocated only while it runs, so an idle connection's task stays small).
+async fn write_back(stream: &TcpStream, chunk: ringloop::net::Chunk) -> io::Result<u64> {
+    let n = chunk.len() as u64;
+    let (res, _) = stream.write_all(chunk).await;
+    res.map(|()| n)
+}
+
+/// The classic loop: one reusable 16 KiB buffer per connection, read then
+/// write (`ECHO_READS=one-shot`).
+async fn echo_one_shot(stream: &TcpStream, log: &Log, total: &mut u64) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        let n = res?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (res, b) = stream.write_all(b).await;
+        res?;
+        *total += n as u64;
+        log.bytes.set(log.bytes.get() + n as u64);
+        buf = b;
+    }
+}
+
+/// `ECHO_READS=one-shot` in the environment: per-connection buffers
+/// instead of the shared group (to compare the two).
+fn one_shot_reads() -> bool {
+    static ONE_SHOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ONE_SHOT.get_or_init(|| std::env::var("ECHO_READS").is_ok_and(|v| v == "one-shot"))
 }
 
 /// Accepts (with `accept`) and echoes, counting connections in

@@ -45,15 +45,17 @@ pub(crate) struct Kept {
 impl Kept {
     /// Waits until no abandoned read is still in the kernel.
     pub(crate) async fn landed(&self) {
-        poll_fn(|cx| {
-            if self.in_flight.get() == 0 {
-                Poll::Ready(())
-            } else {
-                self.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        poll_fn(|cx| self.poll_landed(cx)).await;
+    }
+
+    /// [`Kept::landed`] as a poll.
+    pub(crate) fn poll_landed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.in_flight.get() == 0 {
+            Poll::Ready(())
+        } else {
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
     }
 
     /// The readiness reader's turn: `Pending` while a read is in the kernel

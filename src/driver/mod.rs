@@ -31,6 +31,7 @@
 //!    queued, no task work is pending and the caller does not want to wait.
 
 mod backend;
+pub(crate) mod bufring;
 mod epoll;
 mod fork;
 pub use backend::Backend;
@@ -84,6 +85,8 @@ enum Kernel {
 const CANCEL_UD: u64 = u64::MAX;
 /// `user_data` of the driver's read on the loop's wake-up eventfd.
 const WAKE_UD: u64 = u64::MAX - 1;
+/// [`Slot::bgid`] of an op that selects no provided buffer.
+pub(crate) const NO_GROUP: u16 = u16::MAX;
 /// How long dropping a driver waits for cancelled ops before leaking them.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -102,6 +105,10 @@ impl OpKey {
 
 struct Slot {
     generation: u32,
+    /// The buffer group the op selects from (`IOSQE_BUFFER_SELECT`), or
+    /// [`NO_GROUP`]: a completion naming a buffer counts it out of that
+    /// group's ring as it is reaped (`bufring.rs`).
+    bgid: u16,
     /// The SQE has been pushed into the submission queue (the kernel may see it).
     pushed: bool,
     life: Lifecycle,
@@ -178,6 +185,12 @@ pub(crate) struct Driver {
     pub(super) test_hold_sq: bool,
     /// Why `Auto` fell back to epoll (the io_uring setup error), if it did.
     fallback: Option<String>,
+    /// Registered buffer rings by group id (`bufring.rs`, invariant 2:
+    /// their memory lives while the kernel may pick from them).
+    buf_rings: Vec<Option<std::rc::Rc<bufring::BufRing>>>,
+    /// The loop's default buffer group (made by the net layer on first
+    /// use; opaque here).
+    default_group: Option<std::rc::Rc<dyn std::any::Any>>,
     /// Unmapped in `Drop for Driver` only once every op has been reaped, and
     /// leaked instead if some never complete (invariant 1).
     kernel: ManuallyDrop<Kernel>,
@@ -230,6 +243,8 @@ impl Driver {
             #[cfg(test)]
             test_hold_sq: false,
             fallback,
+            buf_rings: Vec::new(),
+            default_group: None,
             kernel: ManuallyDrop::new(kernel),
         })
     }
@@ -690,6 +705,14 @@ impl Driver {
             self.ops_in_kernel -= 1;
         }
         let slot = &mut self.ops[index];
+        if slot.bgid != NO_GROUP
+            && bufring::buffer_id(flags).is_some()
+            && let Some(Some(ring)) = self.buf_rings.get(usize::from(slot.bgid))
+        {
+            // The kernel took a buffer from the ring: whoever takes this
+            // completion owns it (bufring.rs, invariant 1).
+            ring.taken();
+        }
         let completion = Completion { result, flags };
         match &mut slot.life {
             Lifecycle::Multi {
@@ -860,7 +883,9 @@ impl Driver {
         self.ops.len()
     }
 
-    /// Registers a new op whose SQE is `sqe` and queues it for submission.
+    /// Registers a new op whose SQE is `sqe` and queues it for submission;
+    /// `bgid` is the provided buffer group it selects from ([`NO_GROUP`]:
+    /// none).
     ///
     /// # Safety
     ///
@@ -868,8 +893,8 @@ impl Driver {
     /// same address, until the op's CQE has been reaped: memory owned by the
     /// op's resources (which the caller hands over through
     /// [`Driver::drop_op`] if it stops waiting) and never freed earlier.
-    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry) -> OpKey {
-        let key = self.insert_slot(Lifecycle::Waiting(None));
+    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, bgid: u16) -> OpKey {
+        let key = self.insert_slot(Lifecycle::Waiting(None), bgid);
         self.push(sqe.user_data(key.user_data()));
         key
     }
@@ -886,7 +911,9 @@ impl Driver {
     pub(crate) unsafe fn submit_or_complete(
         &mut self,
         sqe: squeue::Entry,
+        bgid: u16,
     ) -> Result<OpKey, Completion> {
+        // (`try_now` never carries out a buffer-selecting op.)
         if let Kernel::Epoll(e) = &mut *self.kernel
             && self.backlog.is_empty()
             && let Some((result, flags)) = e.try_now(&sqe)
@@ -894,7 +921,7 @@ impl Driver {
             return Err(Completion { result, flags });
         }
         // SAFETY: the caller's contract.
-        Ok(unsafe { self.submit(sqe) })
+        Ok(unsafe { self.submit(sqe, bgid) })
     }
 
     /// Submits an op nobody will wait for (e.g. the `close` of a dropped
@@ -909,7 +936,7 @@ impl Driver {
         sqe: squeue::Entry,
         resources: Box<dyn Orphan>,
     ) {
-        let key = self.insert_slot(Lifecycle::Abandoned(resources));
+        let key = self.insert_slot(Lifecycle::Abandoned(resources), NO_GROUP);
         self.push(sqe.user_data(key.user_data()));
     }
 
@@ -926,8 +953,8 @@ impl Driver {
         timeout_sqe: squeue::Entry,
         timeout_res: Box<dyn Orphan>,
     ) -> OpKey {
-        let key = self.insert_slot(Lifecycle::Waiting(None));
-        let tkey = self.insert_slot(Lifecycle::Abandoned(timeout_res));
+        let key = self.insert_slot(Lifecycle::Waiting(None), NO_GROUP);
+        let tkey = self.insert_slot(Lifecycle::Abandoned(timeout_res), NO_GROUP);
         let first = sqe.flags(squeue::Flags::IO_LINK).user_data(key.user_data());
         let second = timeout_sqe.user_data(tkey.user_data());
         if !self.backlog.is_empty() || !self.try_push_linked(&first, &second) {
@@ -942,12 +969,15 @@ impl Driver {
     /// # Safety
     ///
     /// As for [`Driver::submit`], until the op's final CQE.
-    pub(crate) unsafe fn submit_multi(&mut self, sqe: squeue::Entry) -> OpKey {
-        let key = self.insert_slot(Lifecycle::Multi {
-            queue: std::collections::VecDeque::new(),
-            waker: None,
-            ended: false,
-        });
+    pub(crate) unsafe fn submit_multi(&mut self, sqe: squeue::Entry, bgid: u16) -> OpKey {
+        let key = self.insert_slot(
+            Lifecycle::Multi {
+                queue: std::collections::VecDeque::new(),
+                waker: None,
+                ended: false,
+            },
+            bgid,
+        );
         self.push(sqe.user_data(key.user_data()));
         key
     }
@@ -1029,7 +1059,7 @@ impl Driver {
         None
     }
 
-    fn insert_slot(&mut self, life: Lifecycle) -> OpKey {
+    fn insert_slot(&mut self, life: Lifecycle, bgid: u16) -> OpKey {
         let generation = self.next_generation;
         self.next_generation = match generation.wrapping_add(1) {
             u32::MAX => 0,
@@ -1037,6 +1067,7 @@ impl Driver {
         };
         let index = self.ops.insert(Slot {
             generation,
+            bgid,
             pushed: false,
             life,
         });
@@ -1109,6 +1140,121 @@ impl Driver {
     }
 }
 
+/// Provided buffer rings (`bufring.rs`).
+impl Driver {
+    /// Registers `ring` as a new buffer group (`IORING_REGISTER_PBUF_RING`,
+    /// Linux 5.19+; on epoll, the backend picks from it itself) and keeps
+    /// it until [`Driver::unregister_buf_ring`] or the driver's end.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the kernel cannot register buffer rings; the
+    /// registration's other failures; 65,536 groups already.
+    pub(crate) fn register_buf_ring(
+        &mut self,
+        ring: &std::rc::Rc<bufring::BufRing>,
+    ) -> io::Result<u16> {
+        if self.inherited() {
+            return Err(fork::inherited_error());
+        }
+        let index = self
+            .buf_rings
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.buf_rings.len());
+        let bgid = u16::try_from(index)
+            .ok()
+            .filter(|&g| g != NO_GROUP)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "ringloop: 65,535 buffer groups are registered on this loop already",
+                )
+            })?;
+        match &mut *self.kernel {
+            Kernel::Uring { ring: uring, .. } => {
+                // SAFETY: the ring's memory stays allocated at this address
+                // until it is unregistered or the io_uring is gone: the
+                // registry below holds it until then (bufring.rs,
+                // invariant 2), and leaks it with a leaked ring.
+                let res = unsafe {
+                    uring.submitter().register_buf_ring_with_flags(
+                        ring.ring_addr(),
+                        ring.entries(),
+                        bgid,
+                        0,
+                    )
+                };
+                res.map_err(|e| match e.raw_os_error() {
+                    // Kernels before 5.19 do not know the opcode.
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!("ringloop: IORING_REGISTER_PBUF_RING refused ({e}): Linux 5.19+"),
+                    ),
+                    _ => io::Error::new(
+                        e.kind(),
+                        format!("ringloop: registering buffer ring {bgid}: {e}"),
+                    ),
+                })?;
+            }
+            Kernel::Epoll(e) => e.register_buf_ring(bgid, ring.clone()),
+        }
+        if index == self.buf_rings.len() {
+            self.buf_rings.push(Some(ring.clone()));
+        } else {
+            self.buf_rings[index] = Some(ring.clone());
+        }
+        Ok(bgid)
+    }
+
+    /// Unregisters buffer group `bgid` (no op may name it any more) and
+    /// lets its memory go. If the kernel refuses, the registration and
+    /// the memory stay until the driver's end.
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) {
+        if self.inherited() {
+            return;
+        }
+        let index = usize::from(bgid);
+        if self.buf_rings.get(index).is_none_or(Option::is_none) {
+            return;
+        }
+        match &mut *self.kernel {
+            Kernel::Uring { ring, .. } => {
+                if ring.submitter().unregister_buf_ring(bgid).is_err() {
+                    return;
+                }
+            }
+            Kernel::Epoll(e) => e.unregister_buf_ring(bgid),
+        }
+        self.buf_rings[index] = None;
+    }
+
+    /// Moves the completions the kernel has already posted into their ops
+    /// (no syscall), so that what was received so far is known now; their
+    /// wakers and orphans are collected by the loop's next turn. Used by
+    /// `StreamReader::at_eof` after a peek of the socket.
+    pub(crate) fn reap_posted(&mut self) {
+        if !self.inherited() {
+            self.reap();
+        }
+    }
+
+    /// Whether every completion is posted only while this thread is in
+    /// the driver (no `SQPOLL` thread): then, after [`Driver::reap_posted`],
+    /// what a receive took from a socket before a peek of it is known.
+    pub(crate) fn posts_only_when_entered(&self) -> bool {
+        match &*self.kernel {
+            Kernel::Uring { config, .. } => !config.sqpoll,
+            Kernel::Epoll(_) => true,
+        }
+    }
+
+    /// The slot of the loop's default buffer group (the net layer's).
+    pub(crate) fn default_group(&mut self) -> &mut Option<std::rc::Rc<dyn std::any::Any>> {
+        &mut self.default_group
+    }
+}
+
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -1127,6 +1273,7 @@ impl Drop for Driver {
             std::mem::forget(std::mem::take(&mut self.garbage));
             std::mem::forget(std::mem::take(&mut self.ready_wakers));
             std::mem::forget(self.wake.take());
+            std::mem::forget(std::mem::take(&mut self.buf_rings));
             return;
         }
         let stuck = self.shutdown();
@@ -1139,6 +1286,7 @@ impl Drop for Driver {
             // Invariant 1: leak rather than free memory the kernel may write.
             std::mem::forget(std::mem::take(&mut self.ops));
             std::mem::forget(self.wake.take());
+            std::mem::forget(std::mem::take(&mut self.buf_rings));
             return;
         }
         // SAFETY: `shutdown` returned 0, so no SQE is in the kernel and no

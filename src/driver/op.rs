@@ -19,6 +19,7 @@ pub(crate) mod openat;
 pub(crate) mod poll_add;
 pub(crate) mod poll_multi;
 pub(crate) mod read;
+pub(crate) mod recv_provided;
 pub(crate) mod recvmsg;
 pub(crate) mod renameat;
 pub(crate) mod send;
@@ -66,6 +67,10 @@ pub(crate) unsafe trait OpCode: 'static {
     /// (false for ops that always finish promptly, such as `close`).
     fn cancel_on_drop(&self) -> bool {
         true
+    }
+    /// The provided buffer group the op selects from (`IOSQE_BUFFER_SELECT`).
+    fn buf_group(&self) -> Option<u16> {
+        None
     }
     /// The CQE of an op whose future was dropped: rescue what the kernel
     /// produced (keep received bytes, close an accepted fd). Default: drop.
@@ -118,12 +123,13 @@ impl<T: OpCode> Op<T> {
             return Err((unsupported(T::NAME), data));
         }
         let sqe = data.sqe();
+        let bgid = data.buf_group().unwrap_or(super::NO_GROUP);
         // SAFETY: `OpCode`'s contract puts every pointer of `sqe` into heap
         // memory owned by `data`; `data` stays in this future until the CQE
         // is collected, or moves into the driver's slot through `drop_op`.
         // Completed at once (epoll), the syscall has returned before this
         // does: `data` is nobody else's.
-        let (key, done) = match unsafe { d.submit_or_complete(sqe) } {
+        let (key, done) = match unsafe { d.submit_or_complete(sqe, bgid) } {
             Ok(key) => (Some(key), None),
             Err(c) => (None, Some(c)),
         };
@@ -283,6 +289,10 @@ pub(crate) unsafe trait MultiCode: 'static {
     fn sqe(&mut self) -> squeue::Entry;
     /// Turns one CQE into an item.
     fn item(&self, completion: Completion) -> Self::Item;
+    /// The provided buffer group the op selects from (`IOSQE_BUFFER_SELECT`).
+    fn buf_group(&self) -> Option<u16> {
+        None
+    }
     /// A CQE nobody will take (the stream was dropped): release what it
     /// carries (close an fd). Runs inside the driver: no user code.
     fn orphan(&self, completion: Completion);
@@ -320,9 +330,10 @@ impl<T: MultiCode> MultiOp<T> {
             return Err(unsupported(T::NAME));
         }
         let sqe = data.sqe();
+        let bgid = data.buf_group().unwrap_or(super::NO_GROUP);
         // SAFETY: `MultiCode`'s contract; `data` stays in this stream until
         // the final CQE, or moves into the driver's slot through drop_multi.
-        let key = unsafe { d.submit_multi(sqe) };
+        let key = unsafe { d.submit_multi(sqe, bgid) };
         drop(d);
         Ok(MultiOp {
             driver: driver.clone(),

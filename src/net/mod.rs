@@ -49,6 +49,7 @@
 //! connections): nothing is lost in a hand-off.
 
 mod accept;
+mod bufring;
 mod distribute;
 mod handoff;
 pub(crate) mod ready;
@@ -85,6 +86,33 @@ macro_rules! stream_io_methods {
         /// Writes all of `buf`'s initialised bytes.
         pub async fn write_all<B: $crate::io::IoBuf>(&self, buf: B) -> (std::io::Result<()>, B) {
             self.socket.send_all(buf).await
+        }
+
+        /// The chunks received from now on, each in a buffer of `group`
+        /// picked by the kernel when the bytes arrive, so a connection
+        /// waiting for data holds no buffer (see
+        /// [`RecvStream`]($crate::net::RecvStream)). Bytes a
+        /// dropped read received come first.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ringloop::net::{BufGroup, UnixStream};
+        /// ringloop::run(async {
+        ///     let (a, b) = UnixStream::pair()?;
+        ///     let group = BufGroup::new(8, 1024)?;
+        ///     let mut chunks = b.recv_stream(&group);
+        ///     let (res, _) = a.write_all(b"ping".to_vec()).await;
+        ///     res?;
+        ///     let chunk = chunks.next().await.expect("not at the end")?;
+        ///     assert_eq!(&chunk[..], b"ping");
+        ///     Ok::<(), std::io::Error>(())
+        /// })
+        /// .unwrap()
+        /// .unwrap();
+        /// ```
+        pub fn recv_stream(&self, group: &$crate::net::BufGroup) -> $crate::net::RecvStream {
+            $crate::net::RecvStream::new(self.socket.clone(), group)
         }
 
         /// Reads into several buffers, filling them in order (`recvmsg`);
@@ -160,6 +188,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use bufring::{BufGroup, Chunk, RecvStream};
 pub use distribute::{CoreListener, CoresListener, Distribution, Listener};
 pub use handoff::IntoStdError;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};

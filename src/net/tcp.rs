@@ -559,6 +559,11 @@ impl OwnedReadHalf {
     pub async fn read_exact<B: IoBufMut>(&mut self, buf: B) -> (io::Result<()>, B) {
         self.socket.recv_exact(buf).await
     }
+
+    /// See [`TcpStream::recv_stream`].
+    pub fn recv_stream(&self, group: &super::BufGroup) -> super::RecvStream {
+        super::RecvStream::new(self.socket.clone(), group)
+    }
 }
 
 /// The write half of a stream split by `into_split` (TCP or Unix).

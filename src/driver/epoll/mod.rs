@@ -38,11 +38,13 @@ mod syscall;
 use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use io_uring::squeue;
 
+use super::bufring::{BufRing, CQE_BUFFER_SHIFT, CQE_F_BUFFER};
 use sqe::*;
 use syscall::Kind;
 
@@ -256,6 +258,10 @@ pub(crate) struct Epoll {
     last_linked: Option<u64>,
     /// Waits made (`epoll_pwait2`/`epoll_wait` calls).
     pub(crate) waits: u64,
+    /// Provided buffer rings by group id: a receive with
+    /// `IOSQE_BUFFER_SELECT` takes a buffer from its group only once data
+    /// is there (as the kernel does), so a waiting receive holds none.
+    groups: Vec<Option<Rc<BufRing>>>,
 }
 
 impl Epoll {
@@ -304,7 +310,73 @@ impl Epoll {
             pwait2: true,
             last_linked: None,
             waits: 0,
+            groups: Vec::new(),
         })
+    }
+
+    /// `IORING_REGISTER_PBUF_RING`'s part: receives selecting buffers from
+    /// group `bgid` take them from `ring`.
+    pub(crate) fn register_buf_ring(&mut self, bgid: u16, ring: Rc<BufRing>) {
+        let i = usize::from(bgid);
+        if i >= self.groups.len() {
+            self.groups.resize_with(i + 1, || None);
+        }
+        self.groups[i] = Some(ring);
+    }
+
+    /// `IORING_UNREGISTER_PBUF_RING`'s part.
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) {
+        if let Some(g) = self.groups.get_mut(usize::from(bgid)) {
+            *g = None;
+        }
+    }
+
+    /// One attempt at a readiness op (see [`syscall::attempt`]); a receive
+    /// with `IOSQE_BUFFER_SELECT` first takes the buffer at its group's
+    /// head (`-ENOBUFS` when the group is empty or unknown), and keeps it
+    /// only if bytes landed in it. Returns the result, the completion's
+    /// flags (`IORING_CQE_F_BUFFER` and the buffer id), and the SQE as
+    /// carried out (with the buffer's address and length).
+    ///
+    /// # Safety
+    ///
+    /// As for [`syscall::attempt`].
+    unsafe fn attempt(&mut self, s: &RawSqe, kind: Kind) -> (i32, u32, RawSqe) {
+        if !s.buffer_select() {
+            // SAFETY: the caller's contract.
+            return (unsafe { syscall::attempt(s, kind) }, 0, *s);
+        }
+        let group = self
+            .groups
+            .get(usize::from(s.buf_group))
+            .and_then(Option::as_ref);
+        let Some((ring, pick)) = group.and_then(|g| g.peek().map(|p| (g, p))) else {
+            return (-libc::ENOBUFS, 0, *s);
+        };
+        let mut with_buf = *s;
+        with_buf.addr = pick.addr as u64;
+        with_buf.len = if s.len == 0 {
+            pick.len
+        } else {
+            s.len.min(pick.len)
+        };
+        // SAFETY: the buffer at the ring's head is in the ring, owned by
+        // the ring's memory (kept alive by `groups`), and nobody else
+        // writes it: it leaves the ring (`consume`) only if this fills it.
+        let r = unsafe { syscall::attempt(&with_buf, kind) };
+        if r > 0 {
+            ring.consume();
+            let flags = CQE_F_BUFFER | (u32::from(pick.bid) << CQE_BUFFER_SHIFT);
+            return (r, flags, with_buf);
+        }
+        (r, 0, with_buf)
+    }
+
+    /// Whether a multishot op goes on after result `r`: an accept while
+    /// it gets connections, a receive while it gets bytes (0 is the end of
+    /// the stream, which ends it, as does an error).
+    fn continues(s: &RawSqe, r: i32) -> bool {
+        s.multishot() && (r > 0 || (r == 0 && s.opcode == OP_ACCEPT))
     }
 
     pub(crate) fn set_offload(&mut self, offload: Offload) {
@@ -398,7 +470,7 @@ impl Epoll {
     /// caller submits it the normal way, and it waits.
     pub(crate) fn try_now(&mut self, entry: &squeue::Entry) -> Option<(i32, u32)> {
         let s = RawSqe::new(entry.clone());
-        if s.linked() || s.fd < 0 {
+        if s.linked() || s.fd < 0 || s.buffer_select() {
             return None;
         }
         let kind = match s.opcode {
@@ -479,7 +551,7 @@ impl Epoll {
         if st.ready & dir != 0 && st.queue(dir).is_empty() {
             loop {
                 // SAFETY: the op owns the SQE's memory (module docs).
-                let r = unsafe { syscall::attempt(&s, kind) };
+                let (r, flags, done) = unsafe { self.attempt(&s, kind) };
                 if r == -libc::EAGAIN {
                     self.state(s.fd).ready &= !dir;
                     break;
@@ -487,12 +559,15 @@ impl Epoll {
                 if s.opcode == OP_ACCEPT {
                     self.born(r);
                 }
-                if s.multishot() && r >= 0 {
-                    self.post(s.user_data, r, F_MORE);
+                self.after_io(&done, dir, r);
+                if Self::continues(&s, r) {
+                    self.post(s.user_data, r, flags | F_MORE);
+                    if self.state(s.fd).ready & dir == 0 {
+                        break;
+                    }
                     continue;
                 }
-                self.after_io(&s, dir, r);
-                self.post(s.user_data, r, 0);
+                self.post(s.user_data, r, flags);
                 return;
             }
         }
@@ -947,10 +1022,10 @@ impl Epoll {
                 continue;
             };
             let (s, connecting) = (*sqe, *connecting);
-            let r = match connecting {
-                Some(_) => syscall::connect_result(fd),
+            let (r, flags, done) = match connecting {
+                Some(_) => (syscall::connect_result(fd), 0, s),
                 // SAFETY: the op owns the SQE's memory (module docs).
-                None => unsafe { syscall::attempt(&s, kind) },
+                None => unsafe { self.attempt(&s, kind) },
             };
             if r == -libc::EAGAIN {
                 self.state(fd).ready &= !dir;
@@ -959,8 +1034,9 @@ impl Epoll {
             if s.opcode == OP_ACCEPT {
                 self.born(r);
             }
-            if s.multishot() && r >= 0 {
-                self.post(ud, r, F_MORE);
+            if Self::continues(&s, r) {
+                self.after_io(&done, dir, r);
+                self.post(ud, r, flags | F_MORE);
                 continue;
             }
             self.state(fd).queue(dir).pop_front();
@@ -972,8 +1048,8 @@ impl Epoll {
             {
                 syscall::set_nonblocking(fd, false);
             }
-            self.after_io(&s, dir, r);
-            self.post(ud, r, 0);
+            self.after_io(&done, dir, r);
+            self.post(ud, r, flags);
             self.end_link(link);
             if connecting.is_some() && r < 0 {
                 self.dies(fd);

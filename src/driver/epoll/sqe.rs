@@ -23,7 +23,9 @@ pub(crate) struct RawSqe {
     /// `rw_flags`, `msg_flags`, `accept_flags`, `poll32_events`, ...
     pub(crate) op_flags: u32,
     pub(crate) user_data: u64,
-    buf_index: u16,
+    /// `buf_index`, or `buf_group` (the provided buffer group of an op
+    /// with `IOSQE_BUFFER_SELECT`).
+    pub(crate) buf_group: u16,
     personality: u16,
     /// `file_index`, or send's `addr_len` in the low 16 bits.
     pub(crate) file_index: u32,
@@ -49,12 +51,20 @@ impl RawSqe {
         self.flags & (1 << 2) != 0
     }
 
-    /// Multishot accept (`IORING_ACCEPT_MULTISHOT` in `ioprio`) or poll
-    /// (`IORING_POLL_ADD_MULTI` in `len`).
+    /// `IOSQE_BUFFER_SELECT`: the op takes a buffer from group
+    /// `buf_group` when data arrives (`addr` is not used).
+    pub(crate) fn buffer_select(&self) -> bool {
+        self.flags & (1 << 5) != 0
+    }
+
+    /// Multishot accept (`IORING_ACCEPT_MULTISHOT` in `ioprio`), poll
+    /// (`IORING_POLL_ADD_MULTI` in `len`) or receive
+    /// (`IORING_RECV_MULTISHOT` in `ioprio`).
     pub(crate) fn multishot(&self) -> bool {
         match self.opcode {
             OP_ACCEPT => self.ioprio & 1 != 0,
             OP_POLL_ADD => self.len & 1 != 0,
+            OP_RECV => self.ioprio & (1 << 1) != 0,
             _ => false,
         }
     }
@@ -150,5 +160,18 @@ mod tests {
         assert_eq!(s.op_flags, libc::POLLIN as u32);
         let s = RawSqe::new(opcode::Send::new(types::Fd(3), buf.as_ptr(), 4).build());
         assert_eq!((s.opcode, s.len, s.file_index), (OP_SEND, 4, 0));
+        assert!(!s.multishot() && !s.buffer_select());
+
+        let s = RawSqe::new(opcode::RecvMulti::new(types::Fd(3), 9).build());
+        assert!(s.multishot() && s.buffer_select());
+        assert_eq!((s.opcode, s.buf_group), (OP_RECV, 9));
+        let s = RawSqe::new(
+            opcode::Recv::new(types::Fd(3), std::ptr::null_mut(), 64)
+                .buf_group(5)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT),
+        );
+        assert!(!s.multishot() && s.buffer_select());
+        assert_eq!((s.buf_group, s.len), (5, 64));
     }
 }

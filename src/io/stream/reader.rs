@@ -3,13 +3,23 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::Stream;
 
 use super::conn::Conn;
 use super::{IncompleteReadError, LimitOverrunError, READ_CHUNK, StreamError, copy_error};
 use crate::buf::kept::KeepsReads;
+use crate::net::{BufGroup, Chunk, RecvStream};
 
 /// The reading end of a stream (asyncio's `StreamReader`): buffered reads
 /// by size, line or separator.
+///
+/// On a plain socket it receives through the loop's default buffer group
+/// ([`BufGroup::loop_default`]), with one receive armed for the
+/// connection's life: a connection waiting for data holds no receive
+/// buffer (see [`RecvStream`]).
 ///
 /// # Examples
 ///
@@ -42,6 +52,11 @@ use crate::buf::kept::KeepsReads;
 pub struct StreamReader {
     conn: Conn,
     buf: Vec<u8>,
+    /// Plain sockets: the chunks received into the loop's default buffer
+    /// group (made at the first read).
+    chunks: RefCell<Option<RecvStream>>,
+    /// What `at_eof` took out of `chunks` while looking: first for `fill`.
+    peeked: RefCell<Option<io::Result<Chunk>>>,
     /// The peer's end of stream was seen (a read returned 0, or a peek did).
     eof: Cell<bool>,
     /// The error a read failed with: every later read fails with it too.
@@ -54,6 +69,8 @@ impl StreamReader {
         StreamReader {
             conn: conn.into(),
             buf: Vec::new(),
+            chunks: RefCell::new(None),
+            peeked: RefCell::new(None),
             eof: Cell::new(false),
             error: RefCell::new(None),
             limit,
@@ -73,6 +90,9 @@ impl StreamReader {
         }
         if self.eof.get() {
             return true;
+        }
+        if let Some(chunks) = self.chunks.borrow_mut().as_mut() {
+            return self.peek_chunks(chunks);
         }
         let Some(socket) = self.conn.socket() else {
             // TLS: only a close_notify already read says so without I/O.
@@ -107,6 +127,64 @@ impl StreamReader {
         }
     }
 
+    /// `at_eof` with the receive armed: what it completed with so far,
+    /// without waiting (a chunk found is kept for `fill`).
+    fn peek_chunks(&self, chunks: &mut RecvStream) -> bool {
+        if self.peeked.borrow().is_some() {
+            return false;
+        }
+        match self.poll_chunks_now(chunks) {
+            Some(end) => return end,
+            None if !self.chunks_may_be_behind() => return false,
+            None => {}
+        }
+        // Nothing reaped: the socket says whether bytes are still there.
+        // At its end with nothing left, whatever the receive took before
+        // the peek has its completion posted already: reap and look again.
+        let Some(socket) = self.conn.socket() else {
+            return false;
+        };
+        if !matches!(crate::sys::peek_byte(socket), Ok(0)) {
+            return false;
+        }
+        socket.driver().borrow_mut().reap_posted();
+        match self.poll_chunks_now(chunks) {
+            Some(end) => end,
+            // Nothing more was received: the end is all that is left.
+            None => {
+                self.eof.set(true);
+                true
+            }
+        }
+    }
+
+    /// Polls the receive once: `Some(true)` at the end, `Some(false)` with
+    /// a chunk or an error (kept for `fill`), `None` when nothing is ready.
+    fn poll_chunks_now(&self, chunks: &mut RecvStream) -> Option<bool> {
+        // No task waits on `chunks` now (`fill` takes `&mut self`): a
+        // no-op waker registered here is replaced at the next real poll.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(chunks).poll_next(&mut cx) {
+            Poll::Ready(None) => {
+                self.eof.set(true);
+                Some(true)
+            }
+            Poll::Ready(Some(item)) => {
+                *self.peeked.borrow_mut() = Some(item);
+                Some(false)
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// Whether a peek of the socket plus a reap can settle `at_eof` (not
+    /// with an `SQPOLL` thread receiving at any moment).
+    fn chunks_may_be_behind(&self) -> bool {
+        self.conn
+            .socket()
+            .is_some_and(|s| s.driver().borrow().posts_only_when_entered())
+    }
+
     /// The limit `readuntil`/`readline` apply to the bytes before the
     /// separator.
     pub fn limit(&self) -> usize {
@@ -134,6 +212,15 @@ impl StreamReader {
         if self.eof.get() {
             return Ok(false);
         }
+        if self.chunks.get_mut().is_none()
+            && let Some(socket) = self.conn.socket()
+            && let Ok(group) = BufGroup::loop_default()
+        {
+            *self.chunks.get_mut() = Some(RecvStream::new(socket.clone(), &group));
+        }
+        if self.chunks.get_mut().is_some() {
+            return self.fill_from_chunks().await;
+        }
         loop {
             let chunk = Vec::with_capacity(READ_CHUNK);
             let (res, chunk) = self.conn.recv(chunk).await;
@@ -148,6 +235,35 @@ impl StreamReader {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    let copy = copy_error(&e);
+                    *self.error.borrow_mut() = Some(e);
+                    return Err(copy);
+                }
+            }
+        }
+    }
+
+    /// [`StreamReader::fill`] through the armed receive.
+    async fn fill_from_chunks(&mut self) -> io::Result<bool> {
+        loop {
+            let item = match self.peeked.get_mut().take() {
+                Some(item) => Some(item),
+                None => {
+                    let chunks = self.chunks.get_mut().as_mut().expect("checked by fill");
+                    chunks.next().await
+                }
+            };
+            match item {
+                None => {
+                    self.eof.set(true);
+                    return Ok(false);
+                }
+                Some(Ok(chunk)) => {
+                    self.buf.extend_from_slice(&chunk);
+                    return Ok(true);
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => {
                     let copy = copy_error(&e);
                     *self.error.borrow_mut() = Some(e);
                     return Err(copy);
@@ -303,5 +419,64 @@ impl fmt::Debug for StreamReader {
             .field("failed", &self.error.borrow().is_some())
             .field("limit", &self.limit)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use super::*;
+    use crate::net::socket::Socket;
+
+    /// A seqpacket pair: one message per receive, so one per buffer.
+    fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two fds socketpair writes.
+        let rc = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        // SAFETY: both fds were just made and are owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    /// The loop's default group has 16 buffers at first: 16 messages fill
+    /// it, and the end of stream after them waits in the socket
+    /// (`ENOBUFS`). `at_eof` must still be true once they are read.
+    #[test]
+    fn at_eof_is_exact_when_the_group_ran_dry_before_the_end() {
+        crate::run(async {
+            for messages in [15usize, 16, 17, 40] {
+                let (ours, peer) = seqpacket_pair();
+                let mut want = Vec::new();
+                for m in 0..messages {
+                    let msg = [m as u8; 10];
+                    // SAFETY: `msg` is a valid buffer of its length.
+                    let n = unsafe { libc::send(peer.as_raw_fd(), msg.as_ptr().cast(), 10, 0) };
+                    assert_eq!(n, 10);
+                    want.extend_from_slice(&msg);
+                }
+                drop(peer);
+                let mut r = StreamReader::new(Socket::new(ours).unwrap(), 1 << 16);
+                let empty_before = BufGroup::loop_default().unwrap().times_empty();
+                assert!(!r.at_eof(), "{messages}: nothing read yet");
+                let got = r.readexactly(want.len()).await.unwrap();
+                assert_eq!(got, want, "{messages}");
+                assert!(r.at_eof(), "{messages}: everything read, the end arrived");
+                assert_eq!(r.read(10).await.unwrap(), b"", "{messages}");
+                assert!(r.at_eof(), "{messages}");
+                if messages == 16 {
+                    let empty = BufGroup::loop_default().unwrap().times_empty();
+                    assert!(empty > empty_before, "the group never ran dry");
+                }
+            }
+        })
+        .unwrap();
     }
 }
