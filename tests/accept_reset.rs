@@ -11,7 +11,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::thread::JoinHandle;
@@ -242,15 +242,6 @@ fn r1_closed_unix_clients_never_stop_unix_accept() {
     });
 }
 
-/// The echo_server example binary, built by `cargo test` beside this test.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
-    let profile_dir = exe.parent()?.parent()?;
-    let bin = profile_dir.join("examples").join(name);
-    bin.is_file().then_some(bin)
-}
-
 /// Kills the child on drop so a failing test leaves no process behind.
 struct Reap(Child);
 
@@ -259,44 +250,6 @@ impl Drop for Reap {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The newest modification time of the files under `dir`.
-fn newest_mtime(dir: &Path) -> std::time::SystemTime {
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let t = if path.is_dir() {
-            newest_mtime(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).unwrap()
-        };
-        newest = newest.max(t);
-    }
-    newest
-}
-
-/// The example's binary, built if missing or older than the sources: a
-/// plain `cargo test` builds examples beside the tests (also under the
-/// sanitizer scripts' `--target`), but a run with a target filter does
-/// not, and a binary left from an older build would test old code.
-fn build_example(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
-    if let Some(bin) = example_binary(name) {
-        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap();
-        if built >= sources {
-            return bin;
-        }
-    }
-    let mut cmd = common::cargo_command();
-    cmd.current_dir(root).args(["build", "--example", name]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
-    example_binary(name).expect("example binary after cargo build")
 }
 
 fn read_listen_line(child: &mut Child) -> SocketAddr {
@@ -315,7 +268,7 @@ fn read_listen_line(child: &mut Child) -> SocketAddr {
 
 #[test]
 fn r1_reset_clients_never_stop_the_echo_server_example() {
-    let bin = build_example("echo_server");
+    let bin = common::example_binary("echo_server", &[]);
     run_example_storm(&bin);
 }
 

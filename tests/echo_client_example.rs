@@ -10,53 +10,9 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// An example's binary, built if missing or older than the sources (a
-/// `cargo test --test` run does not build the examples).
-fn build_example(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let sources = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
-    let fresh = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= sources);
-    if !fresh {
-        let mut cmd = common::cargo_command();
-        cmd.current_dir(root).args(["build", "--example", name]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build --example");
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    bin
-}
-
-fn newest_mtime(dir: &Path) -> std::time::SystemTime {
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let t = if path.is_dir() {
-            newest_mtime(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).unwrap()
-        };
-        newest = newest.max(t);
-    }
-    newest
-}
 
 /// Kills the child on drop so a failing test leaves no process behind.
 struct Reap(Child);
@@ -94,7 +50,7 @@ fn echo_once() -> (SocketAddr, JoinHandle<Vec<u8>>) {
 
 /// Runs the client with `args` and `stdin`, waiting at most 30 s.
 fn client(args: &[&str], stdin: &[u8]) -> Output {
-    let bin = build_example("echo_client");
+    let bin = common::example_binary("echo_client", &[]);
     let mut child = Reap(
         Command::new(bin)
             .args(args)
@@ -223,7 +179,7 @@ fn nothing_listening_and_bad_arguments_are_clear_errors() {
 
 #[test]
 fn the_client_talks_to_the_echo_server_example() {
-    let server_bin = build_example("echo_server");
+    let server_bin = common::example_binary("echo_server", &[]);
     let mut server = Reap(
         Command::new(server_bin)
             .args(["--addr", "127.0.0.1:0", "--quiet"])

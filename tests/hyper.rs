@@ -448,32 +448,14 @@ fn connection_tasks_cancelled_mid_request_leak_no_fd() {
 // --- the examples -------------------------------------------------------
 
 /// An example's binary, built with this test's features (`hyper`, and
-/// `tls` when it is on): cargo decides whether anything changed.
+/// `tls` when it is on).
 fn build_example(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let features = if cfg!(feature = "tls") {
-        "hyper,tls"
+    let features: &[&str] = if cfg!(feature = "tls") {
+        &["hyper", "tls"]
     } else {
-        "hyper"
+        &["hyper"]
     };
-    let mut cmd = common::cargo_command();
-    cmd.current_dir(root)
-        .args(["build", "--features", features, "--example", name]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
-    bin
+    common::example_binary(name, features)
 }
 
 /// Kills the child on drop so a failing test leaves no process behind.

@@ -365,3 +365,56 @@ pub fn cargo_command() -> std::process::Command {
     }
     cmd
 }
+
+/// The newest modification time of the files under `dir`.
+fn newest_mtime(dir: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).unwrap()
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Example `name`'s binary beside this test's (`target/<profile>/examples/`),
+/// built first when it is missing or older than the sources, or always
+/// when `features` are asked for (a binary's features cannot be read off
+/// it; cargo then decides). A plain `cargo test` builds the examples
+/// beside the tests (also under the sanitizer scripts' `--target`), but a
+/// run with a target filter does not, and a binary left from an older
+/// build would test old code.
+pub fn example_binary(name: &str, features: &[&str]) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    let sources = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
+    let fresh = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= sources);
+    if !fresh || !features.is_empty() {
+        let mut cmd = cargo_command();
+        cmd.current_dir(root).args(["build", "--example", name]);
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
+        }
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    assert!(bin.is_file(), "no example binary at {}", bin.display());
+    bin
+}
