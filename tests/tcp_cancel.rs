@@ -110,6 +110,60 @@ fn read_cancelled_by_timeout_then_next_read_gets_the_bytes() {
     });
 }
 
+/// Two tasks read one socket while an abandoned read is still in the
+/// kernel: both wait for it to land, and both must be woken then (one
+/// waker slot woke only the last to wait, and the other hung). Between
+/// them they get every byte, once.
+#[test]
+fn two_readers_waiting_behind_an_abandoned_read_are_both_woken() {
+    let _serial = serial();
+    run_bounded(Duration::from_secs(60), async {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (client, server) = pair(&listener).await;
+        let server = Rc::new(server);
+        for round in 0..50 {
+            // A read in the kernel, abandoned: it stays in flight until its
+            // cancellation completes.
+            let r = wait_for(server.read(Vec::with_capacity(64)), Some(ms(1))).await;
+            assert!(r.is_err(), "round {round}: nothing was sent");
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let server = server.clone();
+                    spawn(async move {
+                        let (res, buf) = server.read(Vec::with_capacity(8)).await;
+                        res.expect("read");
+                        buf
+                    })
+                })
+                .collect();
+            // Both have polled (and wait behind the abandoned read, or
+            // already read) before any byte is sent.
+            yield_now().await;
+            let (res, _) = client.write_all(b"ab".to_vec()).await;
+            res.expect("write");
+            sleep(ms(5)).await;
+            let (res, _) = client.write_all(b"cd".to_vec()).await;
+            res.expect("write");
+            let mut got = Vec::new();
+            for r in readers {
+                let buf = wait_for(r, Some(Duration::from_secs(5)))
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: a reader was never woken"))
+                    .expect("reader task");
+                got.extend_from_slice(&buf);
+            }
+            // (A reader that took only part of a write leaves the rest.)
+            while got.len() < 4 {
+                let (res, buf) = server.read(Vec::with_capacity(8)).await;
+                assert!(res.expect("read") > 0, "round {round}: early end");
+                got.extend_from_slice(&buf);
+            }
+            got.sort_unstable();
+            assert_eq!(got, b"abcd", "round {round}");
+        }
+    });
+}
+
 /// `read_exact` dropped at each stage — never polled, with its second read
 /// in the kernel (cancelled), and after that read's completion arrived but
 /// before it was polled — loses none of the bytes it had already received:

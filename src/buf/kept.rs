@@ -35,8 +35,10 @@ pub(crate) struct Kept {
     error: Cell<Option<i32>>,
     /// Reads in the kernel (only abandoned ones can overlap a new read).
     in_flight: Cell<usize>,
-    /// The read waiting in [`Kept::landed`].
-    waker: Cell<Option<Waker>>,
+    /// The reads waiting in [`Kept::landed`]: several tasks may read one
+    /// socket (`read` takes `&self`), and a `RecvStream` may wait beside a
+    /// plain read; each must be woken.
+    waiters: RefCell<Vec<Waker>>,
     /// The readiness reader (at most one per fd), woken whenever a read
     /// lands or bytes are put back in front.
     ready_waker: Cell<Option<Waker>>,
@@ -53,7 +55,10 @@ impl Kept {
         if self.in_flight.get() == 0 {
             Poll::Ready(())
         } else {
-            self.waker.set(Some(cx.waker().clone()));
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
             Poll::Pending
         }
     }
@@ -225,7 +230,9 @@ impl<H: KeepsReads> Drop for ReadGuard<H> {
     fn drop(&mut self) {
         let kept = self.0.kept();
         kept.in_flight.set(kept.in_flight.get() - 1);
-        if let Some(w) = kept.waker.take() {
+        // Every waiter re-checks (and waits again while reads remain).
+        let waiters = std::mem::take(&mut *kept.waiters.borrow_mut());
+        for w in waiters {
             w.wake();
         }
         kept.wake_ready_reader();
