@@ -46,7 +46,8 @@ if [ "$#" -gt 0 ]; then
 else
     SAN_CARGO_ARGS=(--lib --test threadsafe --test cores --test blocking_pool
         --test sync_cross --test signals --test cross_thread_release
-        --test event_loop --test regressions --test loop_sync_fidelity)
+        --test event_loop --test regressions --test loop_sync_fidelity
+        --test cores_distribution)
 fi
 # Skipped (by exact name): the three tests/signals.rs scenarios that send
 # SIGINT to a child process (the test binary re-executed) and wait for it to
