@@ -49,6 +49,7 @@
 //! `scripts/http_bench.sh` runs the full measurement.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -143,112 +144,80 @@ fn server(kind: &str, port_file: &str, body_len: Option<usize>) -> io::Result<()
     let served = Arc::new(AtomicU64::new(0));
     exit_when_stdin_closes(kind.to_owned(), served.clone());
     let announce = |addr: SocketAddr| std::fs::write(port_file, addr.port().to_string());
-    if let Some(kind) = kind.strip_suffix("-h2") {
-        return server_h2(kind, announce, served, body);
-    }
+    // A fresh hello-world service per connection.
+    let svc = move || {
+        let (served, body) = (served.clone(), body.clone());
+        hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()))
+    };
+    use hyper::server::conn::{http1, http2};
+    use ringloop::hyper::{HyperExecutor, HyperIo, HyperTimer};
+    let ringloop_h1 = http1::Builder::new().timer(HyperTimer).clone();
+    let mut ringloop_h2 = http2::Builder::new(HyperExecutor);
+    ringloop_h2.timer(HyperTimer);
+    let tokio_h1 = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .clone();
+    let mut tokio_h2 = http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    tokio_h2.timer(hyper_util::rt::TokioTimer::new());
     match kind {
-        "ringloop" | "ringloop-copy" => {
-            let copy = kind == "ringloop-copy";
-            ringloop::run(async move {
-                let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")?;
-                announce(listener.local_addr()?)?;
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    stream.set_nodelay(true)?;
-                    let (served, body) = (served.clone(), body.clone());
-                    let svc =
-                        hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
-                    let http = hyper::server::conn::http1::Builder::new()
-                        .timer(ringloop::hyper::HyperTimer)
-                        .clone();
-                    ringloop::spawn(async move {
-                        let _ = if copy {
-                            let io = ringloop::hyper::HyperIo::new(stream.into_compat());
-                            http.serve_connection(io, svc).await
-                        } else {
-                            let io = ringloop::hyper::HyperIo::from(stream);
-                            http.serve_connection(io, svc).await
-                        };
-                    })
-                    .detach();
-                }
-            })?
-        }
-        "tokio" => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                announce(listener.local_addr()?)?;
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    stream.set_nodelay(true)?;
-                    let (served, body) = (served.clone(), body.clone());
-                    let svc =
-                        hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
-                    tokio::spawn(async move {
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            })
-        }
+        "ringloop" => ringloop_accept_loop(announce, |s| {
+            let conn = ringloop_h1.serve_connection(HyperIo::from(s), svc());
+            async move { drop(conn.await) }
+        }),
+        "ringloop-copy" => ringloop_accept_loop(announce, |s| {
+            let conn = ringloop_h1.serve_connection(HyperIo::new(s.into_compat()), svc());
+            async move { drop(conn.await) }
+        }),
+        "ringloop-h2" => ringloop_accept_loop(announce, |s| {
+            let conn = ringloop_h2.serve_connection(HyperIo::from(s), svc());
+            async move { drop(conn.await) }
+        }),
+        "tokio" => tokio_accept_loop(announce, |s| {
+            let conn = tokio_h1.serve_connection(hyper_util::rt::TokioIo::new(s), svc());
+            async move { drop(conn.await) }
+        }),
+        "tokio-h2" => tokio_accept_loop(announce, |s| {
+            let conn = tokio_h2.serve_connection(hyper_util::rt::TokioIo::new(s), svc());
+            async move { drop(conn.await) }
+        }),
         other => Err(io::Error::other(format!("unknown server kind {other:?}"))),
     }
 }
 
-/// HTTP/2 with prior knowledge: one hyper `http2` connection per accepted
-/// socket, its streams spawned on the loop.
-fn server_h2(
-    kind: &str,
+/// ringloop's accept loop on 127.0.0.1 port 0 (announced): TCP_NODELAY on
+/// each connection, then `conn`'s future as a task of its own.
+fn ringloop_accept_loop<F: Future<Output = ()> + 'static>(
     announce: impl Fn(SocketAddr) -> io::Result<()>,
-    served: Arc<AtomicU64>,
-    body: Bytes,
+    conn: impl Fn(ringloop::net::TcpStream) -> F,
 ) -> io::Result<()> {
-    match kind {
-        "ringloop" => ringloop::run(async move {
-            let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")?;
-            announce(listener.local_addr()?)?;
-            let mut http = hyper::server::conn::http2::Builder::new(ringloop::hyper::HyperExecutor);
-            http.timer(ringloop::hyper::HyperTimer);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                let (served, body) = (served.clone(), body.clone());
-                let svc =
-                    hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
-                let conn = http.serve_connection(ringloop::hyper::HyperIo::from(stream), svc);
-                ringloop::spawn(conn).detach();
-            }
-        })?,
-        "tokio" => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                announce(listener.local_addr()?)?;
-                let mut http =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
-                http.timer(hyper_util::rt::TokioTimer::new());
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    stream.set_nodelay(true)?;
-                    let (served, body) = (served.clone(), body.clone());
-                    let svc =
-                        hyper::service::service_fn(move |r| hello(r, served.clone(), body.clone()));
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    tokio::spawn(http.serve_connection(io, svc));
-                }
-            })
+    ringloop::run(async move {
+        let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")?;
+        announce(listener.local_addr()?)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            ringloop::spawn(conn(stream)).detach();
         }
-        other => Err(io::Error::other(format!(
-            "unknown server kind {other:?}-h2"
-        ))),
-    }
+    })?
+}
+
+/// The same on tokio's `current_thread` runtime (`tokio::spawn`).
+fn tokio_accept_loop<F: Future<Output = ()> + Send + 'static>(
+    announce: impl Fn(SocketAddr) -> io::Result<()>,
+    conn: impl Fn(tokio::net::TcpStream) -> F,
+) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        announce(listener.local_addr()?)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(conn(stream));
+        }
+    })
 }
 
 /// Runs h2load against `port` (pinned to CPU 1): `(req/s, mean µs, max
