@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -695,6 +695,7 @@ fn the_timer_sleeps_and_resets_in_place() {
 #[cfg(feature = "tls")]
 mod https {
     use super::*;
+    use std::path::Path;
     use std::sync::Arc;
 
     use ringloop::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
