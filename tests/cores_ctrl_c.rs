@@ -4,28 +4,19 @@
 //! `KeyboardInterrupt` error; `SIGINT`'s default disposition comes back.
 //!
 //! Each scenario runs in a child process: the test re-executes this binary
-//! with `--exact <name>` and `RINGLOOP_CORES_CTRL_C_CHILD=<name>`, waits for
+//! with `--exact <name>` and `RINGLOOP_TEST_CHILD=<name>`, waits for
 //! the child's "ready" lines, sends `SIGINT`, and checks the child's output
 //! and exit status.
 
-use std::io::{self, BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::io;
+
+use common::kid::{Kid, is_child};
 use ringloop::signal::KeyboardInterrupt;
 use ringloop::{Cores, CoresError};
 
-const CHILD_ENV: &str = "RINGLOOP_CORES_CTRL_C_CHILD";
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Whether this process is the child running scenario `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
+use common::ms;
 
 fn sigint_disposition() -> libc::sighandler_t {
     // SAFETY: sigaction(2) with a null new action only reads the current
@@ -34,99 +25,6 @@ fn sigint_disposition() -> libc::sighandler_t {
         let mut old: libc::sigaction = std::mem::zeroed();
         assert_eq!(libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old), 0);
         old.sa_sigaction
-    }
-}
-
-/// A child process running this binary's test `name` as its scenario;
-/// killed when dropped if still running (a failed test leaves no process).
-struct Kid {
-    child: Option<Child>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Kid {
-    fn spawn(name: &str) -> Kid {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                // The harness prints `test NAME ... ` before the first line.
-                let line = line.rsplit(" ... ").next().unwrap_or("").to_owned();
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Kid {
-            child: Some(child),
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn pos(&self, line: &str) -> Option<usize> {
-        self.seen.iter().position(|s| s == line)
-    }
-
-    /// Collects lines until one equals `want`; panics after 10 s.
-    fn wait_line(&mut self, want: &str) {
-        let deadline = Instant::now() + ms(10_000);
-        while self.pos(want).is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(e) => panic!("no line {want:?} from the child ({e}); got {:?}", self.seen),
-            }
-        }
-    }
-
-    fn sigint(&self) {
-        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
-        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our
-        // child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    }
-
-    /// Waits (10 s at most) for the child to exit; returns its status and
-    /// how long it took, and collects the rest of its output.
-    fn finish(&mut self) -> (ExitStatus, Duration) {
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                t0.elapsed() < ms(10_000),
-                "child did not exit within 10 s; output so far: {:?}",
-                self.seen
-            );
-            std::thread::sleep(ms(5));
-        };
-        let elapsed = t0.elapsed();
-        self.child = None;
-        while let Ok(line) = self.lines.recv_timeout(ms(5000)) {
-            self.seen.push(line);
-        }
-        (status, elapsed)
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -176,7 +74,7 @@ fn ctrl_c_cancels_every_cores_entry_future_and_returns_interrupted() {
     let mut kid = Kid::spawn(NAME);
     kid.wait_line("ready 0");
     kid.wait_line("ready 1");
-    kid.sigint();
+    kid.send(libc::SIGINT);
     let (status, elapsed) = kid.finish();
     let seen = &kid.seen;
     assert!(
@@ -224,7 +122,7 @@ fn ctrl_c_after_one_core_finished_still_interrupts_the_others() {
     let mut kid = Kid::spawn(NAME);
     kid.wait_line("ready 0 (done)");
     kid.wait_line("ready 1");
-    kid.sigint();
+    kid.send(libc::SIGINT);
     let (status, _) = kid.finish();
     let seen = &kid.seen;
     assert!(status.success(), "child failed: {status:?}; {seen:?}");
@@ -262,7 +160,7 @@ fn a_core_listening_for_ctrl_c_itself_takes_it() {
     let mut kid = Kid::spawn(NAME);
     kid.wait_line("ready 0");
     kid.wait_line("ready 1");
-    kid.sigint();
+    kid.send(libc::SIGINT);
     let (status, _) = kid.finish();
     let seen = &kid.seen;
     assert!(status.success(), "child failed: {status:?}; {seen:?}");

@@ -5,22 +5,22 @@
 //! signal (nothing else in this binary touches them) and `raise(3)`, which
 //! runs the handler on the calling thread before it returns. Everything
 //! about `SIGINT` runs in a child process: the test re-executes this binary
-//! with `--exact <name>` and `RINGLOOP_SIGNAL_CHILD=<name>`, and checks the
+//! with `--exact <name>` and `RINGLOOP_TEST_CHILD=<name>`, and checks the
 //! child's output and exit status.
 
+mod common;
+
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::kid::{Kid, is_child};
 use futures_util::StreamExt;
 use ringloop::signal::{self, KeyboardInterrupt};
 use ringloop::{EventLoop, sleep, wait_for};
-
-const CHILD_ENV: &str = "RINGLOOP_SIGNAL_CHILD";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -229,109 +229,6 @@ fn x1_keyboard_interrupt_error() {
 }
 
 // ---- child-process scenarios (SIGINT) ----
-
-/// Whether this process is the child running scenario `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-/// A child process running this binary's test `name` as its scenario.
-/// Dropping it kills the child if it is still running (a failed test
-/// leaves no process behind).
-struct Kid {
-    child: Option<Child>,
-    lines: mpsc::Receiver<String>,
-    /// The child's stdout lines so far (the test harness's `test NAME ... `
-    /// prefix stripped).
-    seen: Vec<String>,
-}
-
-impl Kid {
-    fn spawn(name: &str) -> Kid {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                // The harness prints `test NAME ... ` with no newline
-                // before the test's own first line.
-                let line = line.rsplit(" ... ").next().unwrap_or("").to_owned();
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Kid {
-            child: Some(child),
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn pos(&self, line: &str) -> Option<usize> {
-        self.seen.iter().position(|s| s == line)
-    }
-
-    /// Collects lines until one equals `want`; panics after 10 s.
-    fn wait_line(&mut self, want: &str) {
-        let deadline = Instant::now() + ms(10_000);
-        while self.pos(want).is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(e) => panic!("no line {want:?} from the child ({e}); got {:?}", self.seen),
-            }
-        }
-    }
-
-    fn send(&self, signum: i32) {
-        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
-        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our
-        // child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(pid, signum) }, 0);
-    }
-
-    /// Waits for the child to exit (10 s at most, else panics); returns its
-    /// status and how long it took, and collects the rest of its output.
-    fn finish(&mut self) -> (ExitStatus, Duration) {
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                t0.elapsed() < ms(10_000),
-                "child did not exit within 10 s; output so far: {:?}",
-                self.seen
-            );
-            std::thread::sleep(ms(5));
-        };
-        let elapsed = t0.elapsed();
-        self.child = None;
-        // The reader thread ends at EOF.
-        while let Ok(line) = self.lines.recv_timeout(ms(5000)) {
-            self.seen.push(line);
-        }
-        (status, elapsed)
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Prints `what` when dropped (the clean-up the tests look for).
 struct Guard(&'static str);

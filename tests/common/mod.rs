@@ -4,6 +4,8 @@
 //! Each test binary uses only some of these.
 #![allow(dead_code)]
 
+pub mod kid;
+
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
