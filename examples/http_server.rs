@@ -338,15 +338,11 @@ async fn serve_core(
             ringloop::ring_stats()?.backend,
             if tls.acceptor.is_some() { ", TLS" } else { "" }
         );
-        if let Some(pem) = &tls.self_signed {
-            let path =
-                std::env::temp_dir().join(format!("ringloop-http-server-{}.pem", addr.port()));
-            std::fs::write(&path, pem)?;
+        if let Some(path) = &tls.cert_file {
             println!(
                 "self-signed certificate for localhost and 127.0.0.1: {}",
                 path.display()
             );
-            *tls.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
         }
     }
     let mut builder = auto::Builder::new(HyperExecutor);
@@ -418,10 +414,10 @@ fn main() -> std::process::ExitCode {
 #[derive(Clone, Default)]
 struct Tls {
     acceptor: Option<Acceptor>,
-    /// A self-signed certificate's PEM, for core 0 to write out.
+    /// A self-signed certificate's PEM, until `real_main` writes it out.
     self_signed: Option<String>,
-    /// Where it was written (removed on exit).
-    written: Arc<Mutex<Option<PathBuf>>>,
+    /// Where it was written (for curl --cacert; removed on exit).
+    cert_file: Option<PathBuf>,
 }
 
 #[cfg(not(feature = "tls"))]
@@ -482,9 +478,16 @@ fn tls_setup(args: &Args) -> io::Result<Tls> {
 
 fn real_main() -> io::Result<()> {
     let args = parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let tls = tls_setup(&args)?;
-    let written = tls.written.clone();
+    let mut tls = tls_setup(&args)?;
     let listener = CoresListener::bind(args.addr, args.cores, args.distribute)?;
+    // The port is known now (port 0 included): name the file after it.
+    if let Some(pem) = tls.self_signed.take() {
+        let port = listener.local_addr().port();
+        let path = std::env::temp_dir().join(format!("ringloop-http-server-{port}.pem"));
+        std::fs::write(&path, pem)?;
+        tls.cert_file = Some(path);
+    }
+    let cert_file = tls.cert_file.clone();
     let (senders, receivers) = (0..args.cores)
         .map(|_| cross::channel(1).map(|(tx, rx)| (tx, Some(rx))))
         .collect::<Result<(Vec<_>, Vec<_>), _>>()
@@ -505,7 +508,7 @@ fn real_main() -> io::Result<()> {
                 tls.clone(),
             )
         });
-    if let Some(path) = written.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(path) = cert_file {
         let _ = std::fs::remove_file(path);
     }
     let results = results.map_err(|e| io::Error::other(e.to_string()))?;
