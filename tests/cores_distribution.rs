@@ -360,6 +360,40 @@ fn unix_round_robin_splits_evenly_and_shared_loses_nothing() {
 
 /// Round-robin: a core whose listener is gone gets no more connections;
 /// the ones its turn would have given it go to the next core, none lost.
+/// Clients that connect and reset at once (SO_LINGER 0), between good
+/// ones, in every mode: no core stops accepting (a reset connection is
+/// skipped wherever it is noticed: at core 0's accept, at the hand-off, or
+/// by the core it reaches), and every good client is echoed.
+#[test]
+fn reset_clients_stop_no_core_in_any_mode() {
+    let _g = serial();
+    for how in [
+        Distribution::RoundRobin,
+        Distribution::Shared,
+        Distribution::ReusePort,
+    ] {
+        no_fd_left(|| {
+            let listener = CoresListener::bind("127.0.0.1:0", 2, how).unwrap();
+            let addr = listener.local_addr();
+            let server = start(listener, &[Role::Accept, Role::Accept]);
+            server.wait_for(Event::Ready, 2);
+            for _ in 0..20 {
+                for _ in 0..10 {
+                    let c = std::net::TcpStream::connect(addr).unwrap();
+                    common::set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&c));
+                    drop(c);
+                }
+                // A good client after every ten resets is served.
+                tcp_clients(addr, 1);
+            }
+            let results = server.stop();
+            no_errors(&results);
+            let served: usize = counts(&results).iter().sum();
+            assert!(served >= 20, "{how:?}: {:?}", counts(&results));
+        });
+    }
+}
+
 #[test]
 fn round_robin_skips_a_core_whose_listener_was_dropped() {
     let _g = serial();
