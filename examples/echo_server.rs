@@ -38,6 +38,7 @@
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -56,36 +57,87 @@ struct Log {
 }
 
 async fn echo(stream: TcpStream, peer: SocketAddr, log: Log) {
-    let mut total = 0u64;
     let outcome = if one_shot_reads() {
         // Boxed, so its buffer and read/write state do not size the task
         // of the default path.
-        Box::pin(echo_one_shot(&stream, &log, &mut total)).await
+        Box::pin(echo_one_shot(&stream, &log.bytes)).await
     } else {
-        echo_chunks(&stream, &log, &mut total).await
+        echo_chunks(&stream, &log.bytes).await
     };
     if log.quiet {
         return;
     }
     let p = &log.prefix;
     match outcome {
-        Ok(()) => println!("{p}closed {peer} after echoing {total} bytes"),
-        Err(e) => println!("{p}dropped {peer} after echoing {total} bytes: {e}"),
+        Ok(total) => println!("{p}closed {peer} after echoing {total} bytes"),
+        Err((e, total)) => println!("{p}dropped {peer} after echoing {total} bytes: {e}"),
     }
+}
+
+/// [`echo`] without the closing line (`--quiet`, for load tests), and
+/// written for a small task: while the connection is idle, its task keeps
+/// only the stream, the loop's byte counter and the armed receive (the
+/// write's state is boxed, allocated only while a write runs), about 130
+/// bytes. An idle connection then costs a few hundred bytes in all
+/// (BENCHMARKS.md, "idle connections").
+///
+/// (Shaped for that: a plain `fn` returning an `async move` block keeps
+/// one copy of the arguments instead of two, and the received item goes
+/// straight into [`start_write`] instead of a local that the state machine
+/// would keep across the write's await.)
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice in the task (16 bytes more)"
+)]
+fn echo_quiet(stream: TcpStream, bytes: Rc<Cell<u64>>) -> impl Future<Output = ()> {
+    async move {
+        let Ok(group) = ringloop::net::BufGroup::loop_default() else {
+            return;
+        };
+        let mut chunks = stream.recv_stream(&group);
+        drop(group);
+        // Ends at end of stream (the client closed or half-closed: we are
+        // done writing too) or at an error, which only ends this connection.
+        while let Some(write) = start_write(&stream, &bytes, chunks.next().await) {
+            if write.await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The write of a received chunk back to the client, counted in `bytes`;
+/// `None` at the end of the stream or an error.
+fn start_write<'a>(
+    stream: &'a TcpStream,
+    bytes: &Cell<u64>,
+    item: Option<io::Result<ringloop::net::Chunk>>,
+) -> Option<Pin<Box<dyn Future<Output = io::Result<()>> + 'a>>> {
+    let chunk = item?.ok()?;
+    bytes.set(bytes.get() + chunk.len() as u64);
+    Some(Box::pin(async move { stream.write_all(chunk).await.0 }))
 }
 
 /// Echoes what arrives in chunks of the loop's shared buffer group: a
 /// connection waiting for data holds no buffer (a few hundred bytes per
 /// idle connection instead of 16 KiB; BENCHMARKS.md, "idle connections").
-async fn echo_chunks(stream: &TcpStream, log: &Log, total: &mut u64) -> io::Result<()> {
-    let mut chunks = stream.recv_stream(&ringloop::net::BufGroup::loop_default()?);
+/// Counts what it echoes in `bytes`; returns its own total, also with the
+/// error that ended it.
+async fn echo_chunks(stream: &TcpStream, bytes: &Cell<u64>) -> Result<u64, (io::Error, u64)> {
+    let group = ringloop::net::BufGroup::loop_default().map_err(|e| (e, 0))?;
+    let mut chunks = stream.recv_stream(&group);
+    drop(group);
+    let mut total = 0u64;
     // `None`: the client half-closed (or closed): we are done writing too.
     while let Some(chunk) = chunks.next().await {
-        let n = Box::pin(write_back(stream, chunk?)).await?;
-        *total += n;
-        log.bytes.set(log.bytes.get() + n);
+        let chunk = chunk.map_err(|e| (e, total))?;
+        let n = Box::pin(write_back(stream, chunk))
+            .await
+            .map_err(|e| (e, total))?;
+        total += n;
+        bytes.set(bytes.get() + n);
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Writes `chunk` back (boxed by the caller: the write's state is
@@ -98,19 +150,20 @@ async fn write_back(stream: &TcpStream, chunk: ringloop::net::Chunk) -> io::Resu
 
 /// The classic loop: one reusable 16 KiB buffer per connection, read then
 /// write (`ECHO_READS=one-shot`).
-async fn echo_one_shot(stream: &TcpStream, log: &Log, total: &mut u64) -> io::Result<()> {
+async fn echo_one_shot(stream: &TcpStream, bytes: &Cell<u64>) -> Result<u64, (io::Error, u64)> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    let mut total = 0u64;
     loop {
         buf.clear();
         let (res, b) = stream.read(buf).await;
-        let n = res?;
+        let n = res.map_err(|e| (e, total))?;
         if n == 0 {
-            return Ok(());
+            return Ok(total);
         }
         let (res, b) = stream.write_all(b).await;
-        res?;
-        *total += n as u64;
-        log.bytes.set(log.bytes.get() + n as u64);
+        res.map_err(|e| (e, total))?;
+        total += n as u64;
+        bytes.set(bytes.get() + n as u64);
         buf = b;
     }
 }
@@ -146,7 +199,11 @@ where
         if !log.quiet {
             println!("{}opened {peer}", log.prefix);
         }
-        ringloop::spawn(echo(stream, peer, log.clone())).detach();
+        if log.quiet && !one_shot_reads() {
+            ringloop::spawn(echo_quiet(stream, log.bytes.clone())).detach();
+        } else {
+            ringloop::spawn(echo(stream, peer, log.clone())).detach();
+        }
     }
 }
 

@@ -207,3 +207,61 @@ fn the_client_talks_to_the_echo_server_example() {
     );
     assert_eq!(text(&out.stdout), "ping\npong\n");
 }
+
+/// The echo_server example's `--quiet` task (shaped for a small idle
+/// footprint) and its one-shot twin (`ECHO_READS=one-shot`): 4 MiB from 8
+/// clients at once come back byte-exact, and a client that half-closes
+/// gets every byte back, then the end of stream.
+#[test]
+fn the_quiet_echo_server_echoes_every_byte_and_closes_after_a_half_close() {
+    let server_bin = common::example_binary("echo_server", &[]);
+    for reads in ["chunks", "one-shot"] {
+        let mut server = Reap(
+            Command::new(&server_bin)
+                .args(["--addr", "127.0.0.1:0", "--quiet"])
+                .env("ECHO_READS", reads)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start echo_server"),
+        );
+        let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("echo_server printed nothing").unwrap();
+        let addr: SocketAddr = first
+            .strip_prefix("echo server listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        let clients: Vec<_> = (0..8u8)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let data: Vec<u8> = (0..512 * 1024u32)
+                        .map(|i| (i.wrapping_mul(31) as u8) ^ c)
+                        .collect();
+                    let s = std::net::TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    let mut w = s.try_clone().unwrap();
+                    let sent = data.clone();
+                    let writer = std::thread::spawn(move || {
+                        w.write_all(&sent).unwrap();
+                        w.shutdown(std::net::Shutdown::Write).unwrap();
+                    });
+                    let mut got = Vec::new();
+                    (&s).read_to_end(&mut got).unwrap();
+                    writer.join().unwrap();
+                    (got == data, got.len())
+                })
+            })
+            .collect();
+        for (i, c) in clients.into_iter().enumerate() {
+            let (same, n) = c.join().unwrap();
+            assert!(
+                same,
+                "{reads}: client {i} got {n} bytes back, not its 512 KiB"
+            );
+        }
+    }
+}

@@ -14,7 +14,8 @@
 //! it is woken when a read lands or bytes are put back even while it waits
 //! for readability instead.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -22,29 +23,78 @@ use std::task::{Context, Poll, Waker};
 
 use super::read_buf::ReadBuf;
 use super::{IoBufMut, copy_into};
+use crate::sys::RawAddr;
 
 /// Kept bytes and the count of reads in flight on one fd.
+///
+/// Every socket and pipe has one, and an idle connection should cost
+/// little: what only a cancelled read, a read waiting behind one, or a
+/// datagram an abandoned receive got needs lives in [`Rare`], allocated on
+/// first use and freed once empty again. The common state (no abandoned
+/// read, nothing kept) is 40 bytes and no allocation.
 #[derive(Default)]
 pub(crate) struct Kept {
-    /// Bytes abandoned reads received, in stream order.
-    unread: RefCell<Vec<u8>>,
+    /// Reads in the kernel (only abandoned ones can overlap a new read;
+    /// an armed multishot receive counts as one).
+    in_flight: Cell<u32>,
+    /// The error an abandoned read got (a reset), as an errno (0: none):
+    /// the next read after the kept bytes reports it, once, as the kernel
+    /// would have.
+    error: Cell<i32>,
     /// An abandoned read saw end-of-stream.
     eof: Cell<bool>,
-    /// The error an abandoned read got (a reset), as an errno: the next
-    /// read after the kept bytes reports it, once, as the kernel would have.
-    error: Cell<Option<i32>>,
-    /// Reads in the kernel (only abandoned ones can overlap a new read).
-    in_flight: Cell<usize>,
-    /// The reads waiting in [`Kept::landed`]: several tasks may read one
-    /// socket (`read` takes `&self`), and a `RecvStream` may wait beside a
-    /// plain read; each must be woken.
-    waiters: RefCell<Vec<Waker>>,
+    /// Taken out while in use (never across a call that could reach this
+    /// `Kept` again: wakers are woken after it is put back).
+    rare: Cell<Option<Box<Rare>>>,
     /// The readiness reader (at most one per fd), woken whenever a read
     /// lands or bytes are put back in front.
     ready_waker: Cell<Option<Waker>>,
 }
 
+/// The parts of [`Kept`] only cancellation and its waiters use.
+#[derive(Default)]
+struct Rare {
+    /// Bytes abandoned reads received, in stream order.
+    unread: Vec<u8>,
+    /// The reads waiting in [`Kept::landed`]: several tasks may read one
+    /// socket (`read` takes `&self`), and a `RecvStream` may wait beside a
+    /// plain read; each must be woken.
+    waiters: Vec<Waker>,
+    /// Datagrams an orphaned receive got, served before the next receive.
+    datagrams: VecDeque<(Vec<u8>, RawAddr)>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.unread.is_empty() && self.waiters.is_empty() && self.datagrams.is_empty()
+    }
+}
+
 impl Kept {
+    /// Runs `f` on the rare part, made if `make` and missing (`None` when
+    /// missing and not made); frees it if `f` leaves it empty. `f` must not
+    /// reach this `Kept` (it is out of its cell meanwhile).
+    fn rare<R>(&self, make: bool, f: impl FnOnce(&mut Rare) -> R) -> Option<R> {
+        let mut rare = match self.rare.take() {
+            Some(r) => r,
+            None if make => Box::default(),
+            None => return None,
+        };
+        let out = f(&mut rare);
+        if !rare.is_empty() {
+            self.rare.set(Some(rare));
+        }
+        Some(out)
+    }
+
+    /// Whether bytes are kept (a cheap check for the common "none").
+    fn has_unread(&self) -> bool {
+        let rare = self.rare.take();
+        let has = rare.as_ref().is_some_and(|r| !r.unread.is_empty());
+        self.rare.set(rare);
+        has
+    }
+
     /// Waits until no abandoned read is still in the kernel.
     pub(crate) async fn landed(&self) {
         poll_fn(|cx| self.poll_landed(cx)).await;
@@ -55,10 +105,11 @@ impl Kept {
         if self.in_flight.get() == 0 {
             Poll::Ready(())
         } else {
-            let mut waiters = self.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
+            self.rare(true, |r| {
+                if !r.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    r.waiters.push(cx.waker().clone());
+                }
+            });
             Poll::Pending
         }
     }
@@ -76,14 +127,23 @@ impl Kept {
             self.watch(cx.waker());
             return Poll::Pending;
         }
-        let mut unread = self.unread.borrow_mut();
-        if !unread.is_empty() {
-            let n = dst.put_slice(&unread);
-            unread.drain(..n);
-            release_if_empty(&mut unread);
+        if self.has_unread() {
+            let n = self.take_unread(|unread| dst.put_slice(unread));
             return Poll::Ready(Some(Ok(n)));
         }
         Poll::Ready(self.kept_end())
+    }
+
+    /// Hands the kept bytes to `copy`, which says how many it took; those
+    /// leave the front.
+    fn take_unread(&self, copy: impl FnOnce(&[u8]) -> usize) -> usize {
+        self.rare(false, |r| {
+            let n = copy(&r.unread);
+            r.unread.drain(..n);
+            release_if_empty(&mut r.unread);
+            n
+        })
+        .unwrap_or(0)
     }
 
     /// The readiness reader waits for readability: wake it also when a read
@@ -106,11 +166,8 @@ impl Kept {
     /// `buf`, then the error an abandoned read got (once), then `Some(Ok(0))`
     /// at a kept end-of-stream; `None` when the kernel must be asked.
     pub(crate) fn serve<B: IoBufMut>(&self, buf: &mut B) -> Option<io::Result<usize>> {
-        let mut unread = self.unread.borrow_mut();
-        if !unread.is_empty() {
-            let n = copy_into(buf, &unread);
-            unread.drain(..n);
-            release_if_empty(&mut unread);
+        if self.has_unread() {
+            let n = self.take_unread(|unread| copy_into(buf, unread));
             return Some(Ok(n));
         }
         self.kept_end()
@@ -118,17 +175,17 @@ impl Kept {
 
     /// [`Kept::serve`] into several buffers in order.
     pub(crate) fn serve_vectored<B: IoBufMut>(&self, bufs: &mut [B]) -> Option<io::Result<usize>> {
-        let mut unread = self.unread.borrow_mut();
-        if !unread.is_empty() {
-            let mut n = 0;
-            for b in bufs {
-                n += copy_into(b, &unread[n..]);
-                if n == unread.len() {
-                    break;
+        if self.has_unread() {
+            let n = self.take_unread(|unread| {
+                let mut n = 0;
+                for b in bufs {
+                    n += copy_into(b, &unread[n..]);
+                    if n == unread.len() {
+                        break;
+                    }
                 }
-            }
-            unread.drain(..n);
-            release_if_empty(&mut unread);
+                n
+            });
             return Some(Ok(n));
         }
         self.kept_end()
@@ -136,7 +193,8 @@ impl Kept {
 
     /// With no bytes kept: a kept error (taken), else a kept end-of-stream.
     fn kept_end(&self) -> Option<io::Result<usize>> {
-        if let Some(errno) = self.error.take() {
+        let errno = self.error.replace(0);
+        if errno != 0 {
             return Some(Err(io::Error::from_raw_os_error(errno)));
         }
         self.eof.get().then_some(Ok(0))
@@ -144,35 +202,60 @@ impl Kept {
 
     /// Keeps bytes after those already kept.
     pub(crate) fn push(&self, bytes: &[u8]) {
-        self.unread.borrow_mut().extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.rare(true, |r| r.unread.extend_from_slice(bytes));
+        }
     }
 
     /// Puts bytes back in front of the next read (a read that got more
     /// than its caller could take).
     pub(crate) fn push_front(&self, bytes: &[u8]) {
-        self.unread.borrow_mut().splice(0..0, bytes.iter().copied());
+        if !bytes.is_empty() {
+            self.rare(true, |r| {
+                r.unread.splice(0..0, bytes.iter().copied());
+            });
+        }
         self.wake_ready_reader();
     }
 
     /// Bytes kept now.
     pub(crate) fn len(&self) -> usize {
-        self.unread.borrow().len()
+        self.rare(false, |r| r.unread.len()).unwrap_or(0)
     }
 
     /// Abandoned reads still in the kernel: until they land, what the fd
     /// holds next is not known.
     pub(crate) fn reads_in_flight(&self) -> usize {
-        self.in_flight.get()
+        self.in_flight.get() as usize
     }
 
     /// The error an abandoned read got, kept for the next read (not taken).
     pub(crate) fn pending_error(&self) -> Option<io::Error> {
-        self.error.get().map(io::Error::from_raw_os_error)
+        match self.error.get() {
+            0 => None,
+            errno => Some(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
+    /// Keeps a datagram an abandoned receive got, for the next receive.
+    pub(crate) fn push_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
+        self.rare(true, |r| r.datagrams.push_back((bytes, from)));
+    }
+
+    /// The oldest kept datagram, if any.
+    pub(crate) fn pop_datagram(&self) -> Option<(Vec<u8>, RawAddr)> {
+        self.rare(false, |r| r.datagrams.pop_front()).flatten()
+    }
+
+    /// Datagrams kept now.
+    pub(crate) fn datagrams(&self) -> usize {
+        self.rare(false, |r| r.datagrams.len()).unwrap_or(0)
     }
 }
 
 /// Frees an emptied buffer's storage beyond a small reserve, so a socket
-/// does not hold the high-water mark of a burst for its lifetime.
+/// does not hold the high-water mark of a burst for its lifetime (an empty
+/// [`Rare`] is freed whole).
 fn release_if_empty(unread: &mut Vec<u8>) {
     const RESERVE: usize = 4096;
     if unread.is_empty() && unread.capacity() > RESERVE {
@@ -218,8 +301,8 @@ impl<H: KeepsReads> ReadGuard<H> {
             Some(libc::ECANCELED | libc::EINTR) | None => {}
             Some(errno) => {
                 let kept = self.0.kept();
-                if kept.error.get().is_none() {
-                    kept.error.set(Some(errno));
+                if kept.error.get() == 0 {
+                    kept.error.set(errno);
                 }
             }
         }
@@ -231,7 +314,9 @@ impl<H: KeepsReads> Drop for ReadGuard<H> {
         let kept = self.0.kept();
         kept.in_flight.set(kept.in_flight.get() - 1);
         // Every waiter re-checks (and waits again while reads remain).
-        let waiters = std::mem::take(&mut *kept.waiters.borrow_mut());
+        let waiters = kept
+            .rare(false, |r| std::mem::take(&mut r.waiters))
+            .unwrap_or_default();
         for w in waiters {
             w.wake();
         }
@@ -244,7 +329,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn served_bytes_come_in_order_and_an_emptied_buffer_shrinks() {
+    fn served_bytes_come_in_order_and_an_emptied_buffer_is_freed() {
         let kept = Kept::default();
         kept.push(&[7u8; 100_000]);
         kept.push_front(b"head");
@@ -254,7 +339,10 @@ mod tests {
         let mut b = Vec::with_capacity(200_000);
         assert_eq!(kept.serve(&mut b).unwrap().unwrap(), 100_000);
         assert!(b.iter().all(|&x| x == 7));
-        assert!(kept.unread.borrow().capacity() <= 4096, "high-water kept");
+        assert!(
+            kept.rare.take().is_none(),
+            "an emptied kept buffer is freed"
+        );
         assert!(kept.serve(&mut b).is_none(), "nothing kept, no EOF");
         kept.eof.set(true);
         assert_eq!(kept.serve(&mut b).unwrap().unwrap(), 0);
@@ -264,7 +352,7 @@ mod tests {
     fn a_kept_error_comes_after_the_kept_bytes_once() {
         let kept = Kept::default();
         kept.push(b"ab");
-        kept.error.set(Some(libc::ECONNRESET));
+        kept.error.set(libc::ECONNRESET);
         let mut a = Vec::with_capacity(8);
         assert_eq!(kept.serve(&mut a).unwrap().unwrap(), 2);
         let e = kept.serve(&mut a).unwrap().unwrap_err();

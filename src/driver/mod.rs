@@ -972,7 +972,7 @@ impl Driver {
     pub(crate) unsafe fn submit_multi(&mut self, sqe: squeue::Entry, bgid: u16) -> OpKey {
         let key = self.insert_slot(
             Lifecycle::Multi {
-                queue: std::collections::VecDeque::new(),
+                queue: lifecycle::Completions::default(),
                 waker: None,
                 ended: false,
             },
@@ -1020,10 +1020,7 @@ impl Driver {
         let slot = &mut self.ops[key.index as usize];
         debug_assert_eq!(slot.generation, key.generation);
         if let Lifecycle::Multi { queue, ended, .. } = &mut slot.life {
-            let keep_last = *ended;
-            let last = if keep_last { queue.pop_back() } else { None };
-            queue.clear();
-            queue.extend(last);
+            queue.clear_keeping_last(*ended);
         }
     }
 

@@ -82,7 +82,8 @@ struct Group {
 }
 
 struct Holder {
-    out: usize,
+    /// At most the group's buffer count (a `u16`).
+    out: u32,
     alive: bool,
 }
 
@@ -92,10 +93,10 @@ impl Group {
     }
 
     fn holder_out(&self, h: u32) -> usize {
-        self.holders.borrow()[h as usize].out
+        self.holders.borrow()[h as usize].out as usize
     }
 
-    fn holder_add(&self, h: u32, n: isize) {
+    fn holder_add(&self, h: u32, n: i32) {
         let mut hs = self.holders.borrow_mut();
         let e = &mut hs[h as usize];
         e.out = e.out.wrapping_add_signed(n);

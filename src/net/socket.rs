@@ -9,7 +9,6 @@
 //! without being closed ([`Socket::into_fd`]); `super::handoff` says when.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -33,8 +32,6 @@ struct Inner {
     driver: Rc<RefCell<Driver>>,
     /// What abandoned reads received (and how many are in flight).
     kept: Kept,
-    /// Datagrams an orphaned receive got, served before the next receive.
-    datagrams: RefCell<VecDeque<(Vec<u8>, RawAddr)>>,
     /// `O_NONBLOCK` as it was when ringloop got the fd, restored when the
     /// fd is handed off (false for sockets ringloop made).
     nonblocking: bool,
@@ -86,7 +83,7 @@ impl StreamFd for Socket {
 
 impl KeepsDatagrams for Socket {
     fn keep_datagram(&self, bytes: Vec<u8>, from: RawAddr) {
-        self.0.datagrams.borrow_mut().push_back((bytes, from));
+        self.0.kept.push_datagram(bytes, from);
     }
 }
 
@@ -106,7 +103,6 @@ impl Socket {
             fd: Some(fd),
             driver,
             kept: Kept::default(),
-            datagrams: RefCell::new(VecDeque::new()),
             nonblocking,
         }))
     }
@@ -150,7 +146,7 @@ impl Socket {
                 kept.len()
             ));
         }
-        let datagrams = self.0.datagrams.borrow().len();
+        let datagrams = kept.datagrams();
         if datagrams > 0 {
             return busy(format!(
                 "{what}: fd {fd}: {datagrams} datagram(s) a dropped receive got are kept \
@@ -207,7 +203,7 @@ impl Socket {
         mut buf: B,
     ) -> (io::Result<(usize, RawAddr)>, B) {
         self.0.kept.landed().await;
-        let kept = self.0.datagrams.borrow_mut().pop_front();
+        let kept = self.0.kept.pop_datagram();
         if let Some((bytes, from)) = kept {
             let n = copy_into(&mut buf, &bytes);
             return (Ok((n, from)), buf);
