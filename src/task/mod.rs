@@ -134,7 +134,7 @@ impl<T> Task<T> {
         let h = self.raw().header();
         let name = name.into().into_boxed_str();
         h.span.rename(&name);
-        h.name.set(Some(name));
+        h.set_name(name);
     }
 
     /// A type-erased handle to the same task (what [`crate::all_tasks`]

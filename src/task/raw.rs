@@ -80,6 +80,13 @@ pub(crate) struct Vtable {
     dealloc: unsafe fn(NonNull<Header>),
 }
 
+/// What few tasks have: a given name, done callbacks.
+#[derive(Default)]
+struct Extras {
+    name: Option<Box<str>>,
+    callbacks: DoneCallbacks,
+}
+
 /// The type-independent part of a task, first in its allocation.
 #[repr(C)]
 pub(crate) struct Header {
@@ -93,11 +100,10 @@ pub(crate) struct Header {
     pub(crate) state: Cell<u8>,
     /// `Task-N`: N, per loop.
     pub(crate) number: u64,
-    pub(crate) name: Cell<Option<Box<str>>>,
     pub(crate) join_waker: Cell<Option<Waker>>,
-    /// Boxed: 8 bytes in every task header instead of 24; most tasks have
-    /// no callbacks.
-    pub(crate) callbacks: Cell<Option<Box<DoneCallbacks>>>,
+    /// A given name and done callbacks, boxed together: 8 bytes in every
+    /// task header instead of 24; most tasks have neither.
+    extras: Cell<Option<Box<Extras>>>,
     /// The task's `tracing` span (zero-sized without the feature); closed
     /// at completion.
     pub(crate) span: crate::trace::TaskSpan,
@@ -142,9 +148,13 @@ impl TaskRef {
                 sched,
                 state: Cell::new(state),
                 number,
-                name: Cell::new(name),
                 join_waker: Cell::new(None),
-                callbacks: Cell::new(None),
+                extras: Cell::new(name.map(|name| {
+                    Box::new(Extras {
+                        name: Some(name),
+                        callbacks: Vec::new(),
+                    })
+                })),
                 registry_key: Cell::new(u32::MAX),
                 span,
             },
@@ -282,13 +292,51 @@ impl Header {
 
     /// The task's name: given, or `Task-N`.
     pub(crate) fn name(&self) -> String {
-        let name = self.name.take();
-        let s = match &name {
-            Some(n) => n.to_string(),
+        let extras = self.extras.take();
+        let s = match extras.as_ref().and_then(|e| e.name.as_deref()) {
+            Some(n) => n.to_owned(),
             None => format!("Task-{}", self.number),
         };
-        self.name.set(name);
+        self.extras.set(extras);
         s
+    }
+
+    /// Gives the task a name.
+    pub(crate) fn set_name(&self, name: Box<str>) {
+        let mut extras = self.extras.take().unwrap_or_default();
+        extras.name = Some(name);
+        self.extras.set(Some(extras));
+    }
+
+    /// Adds a done callback (the task must not be complete).
+    pub(crate) fn push_callback(&self, id: super::CallbackId, cb: DoneCallback) {
+        let mut extras = self.extras.take().unwrap_or_default();
+        extras.callbacks.push((id, cb));
+        self.extras.set(Some(extras));
+    }
+
+    /// Removes done callback `id`, if it is there.
+    pub(crate) fn remove_callback(&self, id: super::CallbackId) -> Option<DoneCallback> {
+        let mut extras = self.extras.take()?;
+        let removed = extras
+            .callbacks
+            .iter()
+            .position(|(i, _)| *i == id)
+            .map(|at| extras.callbacks.remove(at).1);
+        self.extras.set(Some(extras));
+        removed
+    }
+
+    /// Takes every done callback (at completion; the name stays).
+    pub(crate) fn take_callbacks(&self) -> DoneCallbacks {
+        let Some(mut extras) = self.extras.take() else {
+            return Vec::new();
+        };
+        let cbs = std::mem::take(&mut extras.callbacks);
+        if extras.name.is_some() {
+            self.extras.set(Some(extras));
+        }
+        cbs
     }
 }
 

@@ -519,7 +519,8 @@ impl Executor {
         if let Some(w) = h.join_waker.take() {
             w.wake();
         }
-        if let Some(cbs) = h.callbacks.take() {
+        let cbs = h.take_callbacks();
+        if !cbs.is_empty() {
             let handle = TaskHandle::from_raw(task.clone());
             for (_, cb) in cbs.into_iter() {
                 let handle = handle.clone();
@@ -556,22 +557,15 @@ impl Executor {
             self.call_soon(Callback::new(Box::new(move || cb(&handle))));
             return;
         }
-        let mut v = h.callbacks.take().unwrap_or_default();
-        v.push((id, cb));
-        h.callbacks.set(Some(v));
+        h.push_callback(id, cb);
     }
 
     /// Removes the done callback `id` if it still waits for the task to
     /// finish; returns how many went (0 or 1).
     pub(crate) fn remove_done_callback(&self, task: &TaskRef, id: CallbackId) -> usize {
-        let h = task.header();
-        let Some(mut v) = h.callbacks.take() else {
-            return 0;
-        };
-        let removed = v.iter().position(|(i, _)| *i == id).map(|at| v.remove(at));
-        h.callbacks.set(Some(v));
         // Dropped last, with the list back in place: its captures' `Drop`
         // may add or remove callbacks of this task.
+        let removed = task.header().remove_callback(id);
         usize::from(removed.is_some())
     }
 
