@@ -94,12 +94,14 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OpKey {
     index: u32,
-    generation: u32,
+    /// Never 0 (nor `u32::MAX`, which the driver's own `user_data` use): an
+    /// `Option<OpKey>`, in every op future, is 8 bytes.
+    generation: std::num::NonZeroU32,
 }
 
 impl OpKey {
     fn user_data(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.index)
+        (u64::from(self.generation.get()) << 32) | u64::from(self.index)
     }
 }
 
@@ -163,7 +165,7 @@ pub(crate) struct Driver {
     ops_in_kernel: usize,
     /// The driver's own SQEs (cancel, wake-up) pushed and not yet reaped.
     internal_in_kernel: usize,
-    next_generation: u32,
+    next_generation: std::num::NonZeroU32,
     wake: Option<WakeRead>,
     woken: bool,
     shutting_down: bool,
@@ -231,7 +233,7 @@ impl Driver {
             backlog: VecDeque::new(),
             ops_in_kernel: 0,
             internal_in_kernel: 0,
-            next_generation: 0,
+            next_generation: std::num::NonZeroU32::MIN,
             wake: None,
             woken: false,
             shutting_down: false,
@@ -819,13 +821,7 @@ impl Driver {
                         Lifecycle::Completed(_) | Lifecycle::Multi { ended: true, .. }
                     )
             })
-            .map(|(i, s)| {
-                OpKey {
-                    index: i as u32,
-                    generation: s.generation,
-                }
-                .user_data()
-            })
+            .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
             .collect();
         let wake_armed = self.wake.as_ref().is_some_and(|w| w.armed);
         for ud in in_kernel.into_iter().chain(wake_armed.then_some(WAKE_UD)) {
@@ -991,7 +987,7 @@ impl Driver {
     ) -> Poll<Option<Completion>> {
         let index = key.index as usize;
         let slot = &mut self.ops[index];
-        debug_assert_eq!(slot.generation, key.generation);
+        debug_assert_eq!(slot.generation, key.generation.get());
         let Lifecycle::Multi {
             queue,
             waker,
@@ -1018,7 +1014,7 @@ impl Driver {
     /// (its final one stays, so the stream still ends).
     pub(crate) fn discard_multi(&mut self, key: OpKey) {
         let slot = &mut self.ops[key.index as usize];
-        debug_assert_eq!(slot.generation, key.generation);
+        debug_assert_eq!(slot.generation, key.generation.get());
         if let Lifecycle::Multi { queue, ended, .. } = &mut slot.life {
             queue.clear_keeping_last(*ended);
         }
@@ -1035,7 +1031,7 @@ impl Driver {
     ) -> Option<Box<dyn Orphan>> {
         let index = key.index as usize;
         let slot = &mut self.ops[index];
-        debug_assert_eq!(slot.generation, key.generation);
+        debug_assert_eq!(slot.generation, key.generation.get());
         let (queue, ended) = match &mut slot.life {
             Lifecycle::Multi { queue, ended, .. } => (std::mem::take(queue), *ended),
             _ => unreachable!("drop_multi on a single-shot op"),
@@ -1058,12 +1054,12 @@ impl Driver {
 
     fn insert_slot(&mut self, life: Lifecycle, bgid: u16) -> OpKey {
         let generation = self.next_generation;
-        self.next_generation = match generation.wrapping_add(1) {
-            u32::MAX => 0,
-            g => g,
+        self.next_generation = match generation.get().wrapping_add(1) {
+            0 | u32::MAX => std::num::NonZeroU32::MIN,
+            g => std::num::NonZeroU32::new(g).expect("0 is skipped above"),
         };
         let index = self.ops.insert(Slot {
-            generation,
+            generation: generation.get(),
             bgid,
             pushed: false,
             life,
@@ -1077,7 +1073,7 @@ impl Driver {
     /// Polls the op `key`: its completion, once its CQE has been reaped.
     pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<Completion> {
         let slot = &mut self.ops[key.index as usize];
-        debug_assert_eq!(slot.generation, key.generation);
+        debug_assert_eq!(slot.generation, key.generation.get());
         match &mut slot.life {
             Lifecycle::Completed(_) => {
                 let slot = self.ops.remove(key.index as usize);
@@ -1115,7 +1111,7 @@ impl Driver {
     ) -> Option<(Box<dyn Orphan>, Option<Completion>)> {
         let index = key.index as usize;
         let slot = &mut self.ops[index];
-        debug_assert_eq!(slot.generation, key.generation);
+        debug_assert_eq!(slot.generation, key.generation.get());
         if let Lifecycle::Completed(c) = slot.life {
             self.ops.remove(index);
             return Some((resources, Some(c)));

@@ -379,7 +379,9 @@ enum State {
     /// Nothing in flight: the next poll serves kept bytes or arms.
     Idle,
     Multi(MultiOp<RecvMulti<Socket>>),
-    Once(Op<RecvSelect<Socket>>),
+    /// (Boxed: only kernels without the multishot receive (5.19) take this
+    /// path, and the stream, in every connection's task, stays smaller.)
+    Once(Box<Op<RecvSelect<Socket>>>),
     /// Into a heap buffer (no buffer ring, or this stream holds them all).
     Owned(Box<Op<KeptRead<Socket, Vec<u8>>>>),
     /// The group was empty (`ENOBUFS`): waiting for a buffer to come back.
@@ -490,7 +492,7 @@ impl RecvStream {
         }
         let op = RecvSelect::new(&self.socket, provided).expect("the group has a ring");
         match Op::try_submit(driver, op) {
-            Ok(op) => Ok(State::Once(op)),
+            Ok(op) => Ok(State::Once(Box::new(op))),
             Err((e, _)) => Err(e),
         }
     }
@@ -608,7 +610,7 @@ impl RecvStream {
                     }
                 },
                 State::Once(op) => {
-                    let c = ready!(Pin::new(op).poll(cx));
+                    let c = ready!(Pin::new(&mut **op).poll(cx));
                     self.state = State::Idle;
                     match self.got(c) {
                         Got::Refused => Got::Failed(io::Error::from_raw_os_error(libc::EINVAL)),
