@@ -40,13 +40,6 @@ pub(crate) use fork::generation_for_new_ring as fork_generation;
 mod lifecycle;
 mod stats;
 pub use stats::RingStats;
-// Ops are submitted only by the driver tests until the I/O layer (sockets,
-// files) lands on top of them. `expect`, not `allow`: the attribute must go
-// as soon as a non-test caller exists.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "no non-test caller until the I/O layer lands")
-)]
 pub(crate) mod op;
 mod setup;
 #[cfg(test)]
@@ -156,7 +149,8 @@ enum WakeMode {
     Read(Box<u64>),
 }
 
-/// The io_uring proactor. One per event loop; `!Send`.
+/// The completion driver: ops go to io_uring, or to the epoll backend that
+/// carries out the same SQEs (`epoll/`). One per event loop; `!Send`.
 pub(crate) struct Driver {
     ops: Slab<Slot>,
     /// SQEs not yet pushed because the SQ was full.

@@ -408,3 +408,18 @@ impl<B: IoBufMut> Drop for Held<'_, B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every connection has one (issue 16, idle connections): what only
+    /// cancellation uses lives in a box made on first use (`buf::kept`).
+    #[test]
+    fn socket_state_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Inner>() <= 56,
+            "{}",
+            std::mem::size_of::<super::Inner>()
+        );
+        assert!(std::mem::size_of::<crate::buf::kept::Kept>() <= 40);
+    }
+}

@@ -572,7 +572,9 @@ mod tests {
         // future, timer included); the header is most of it. The `tracing`
         // feature's span adds 16 bytes (docs/design/tracing.md); without
         // it the span is zero-sized.
-        let limit = if cfg!(feature = "tracing") { 96 } else { 80 };
+        // Idle connections (issue 16) count it too: 64 since the name and
+        // done callbacks share one lazily made box.
+        let limit = if cfg!(feature = "tracing") { 80 } else { 64 };
         assert!(
             std::mem::size_of::<super::Header>() <= limit,
             "{}",

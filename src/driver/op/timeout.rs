@@ -1,7 +1,8 @@
 //! `IORING_OP_TIMEOUT` (io_uring_prep_timeout(3)): a kernel timer.
 //!
-//! The event loop keeps its timers in user space; this op exists for
-//! per-operation deadlines and for driver tests of ops that never finish.
+//! The event loop keeps its timers in user space: per-operation deadlines
+//! use [`LinkTimeout`]; [`Timeout`] serves the driver tests (ops that
+//! never finish).
 
 use std::time::Duration;
 
@@ -13,12 +14,14 @@ use crate::driver::Completion;
 /// Completes with `ETIME` after `duration` (saturated at the longest
 /// timeout ringloop hands the kernel, about 136 years), or `ECANCELED` if
 /// cancelled.
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Timeout {
     /// Boxed: the kernel reads it through a pointer (see `OpCode`).
     ts: Box<types::Timespec>,
 }
 
+#[cfg(test)]
 impl Timeout {
     pub(crate) fn new(duration: Duration) -> Timeout {
         Timeout {
@@ -28,6 +31,7 @@ impl Timeout {
 }
 
 // SAFETY: the SQE points only at `*self.ts`, a heap allocation owned by self.
+#[cfg(test)]
 unsafe impl OpCode for Timeout {
     /// `Ok(())` when the time passed, the error (`ECANCELED`, ...) otherwise.
     type Output = std::io::Result<()>;
