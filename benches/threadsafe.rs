@@ -9,7 +9,9 @@
 //!   `Handle::spawn(async { f })` (the closest tokio equivalent: tokio has
 //!   no bare cross-thread callback).
 //! - `threadsafe_wake`: a task parked on a waker, woken by the other thread
-//!   (ringloop: a task's `Waker` stored in a mutex; tokio: `Notify`).
+//!   (ringloop: a task's `Waker` stored in a mutex; `tokio`: `Notify`,
+//!   tokio's idiom; `tokio_mutex_waker`: the same waker-in-a-mutex as the
+//!   ringloop row, on the tokio runtime, the like-for-like twin).
 //!
 //! Run: `cargo bench --bench threadsafe`.
 
@@ -181,6 +183,35 @@ fn threadsafe_wake(c: &mut Criterion) {
         drop(reply_rx);
         flag.notify();
         drop(lt);
+    }
+    {
+        // The same mechanism as the ringloop row: a waker in a mutex.
+        let (h, t, stop) = tokio_thread();
+        let flag = Arc::new(Flag::default());
+        let (reply_tx, reply_rx) = mpsc::channel::<()>();
+        let f = flag.clone();
+        h.spawn(async move {
+            loop {
+                f.wait().await;
+                if reply_tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        g.bench_function("tokio_mutex_waker", |b| {
+            b.iter_custom(|iters| {
+                let t0 = Instant::now();
+                for _ in 0..iters {
+                    flag.notify();
+                    reply_rx.recv().unwrap();
+                }
+                t0.elapsed()
+            })
+        });
+        drop(reply_rx);
+        flag.notify();
+        let _ = stop.send(());
+        t.join().unwrap();
     }
     {
         let (h, t, stop) = tokio_thread();
