@@ -108,8 +108,10 @@ fn gather(c: &mut Criterion) {
     g.bench_function("tokio_join_all_spawned", |b| {
         b.iter(|| {
             let v = rt.block_on(async {
-                futures_util::future::join_all((0..CHILDREN).map(|i| tokio::spawn(async move { i })))
-                    .await
+                futures_util::future::join_all(
+                    (0..CHILDREN).map(|i| tokio::spawn(async move { i })),
+                )
+                .await
             });
             let v: Vec<usize> = v.into_iter().map(Result::unwrap).collect();
             check_in_order(&v);

@@ -239,7 +239,10 @@ const RINGLOOP_YIELDS: [(&str, Yield); 2] = [
     ("ringloop_rc_requeue", Yield::Requeue),
 ];
 const TOKIO_YIELDS: [(&str, Yield); 2] = [
-    ("tokio_sync_threadsafe_yield_now_defers_to_driver", Yield::Native),
+    (
+        "tokio_sync_threadsafe_yield_now_defers_to_driver",
+        Yield::Native,
+    ),
     ("tokio_sync_threadsafe_requeue", Yield::Requeue),
 ];
 
