@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 const CHILDREN: usize = 10_000;
 const CHURN: usize = 10_000;
@@ -42,6 +43,13 @@ fn check_in_order(v: &[usize]) {
 fn gather(c: &mut Criterion) {
     let mut g = c.benchmark_group("gather");
     g.throughput(Throughput::Elements(CHILDREN as u64));
+    gather_ringloop(&mut g);
+    gather_tokio(&mut g);
+    g.finish();
+}
+
+/// The ringloop rows of `gather`.
+fn gather_ringloop(g: &mut BenchmarkGroup<'_, WallTime>) {
     let lp = ringloop::EventLoop::new().expect("io_uring");
     g.bench_function("ringloop_gather", |b| {
         b.iter(|| {
@@ -87,7 +95,10 @@ fn gather(c: &mut Criterion) {
             check_in_order(&v);
         })
     });
-    drop(lp);
+}
+
+/// The tokio rows of `gather`.
+fn gather_tokio(g: &mut BenchmarkGroup<'_, WallTime>) {
     let rt = tokio_rt();
     g.bench_function("tokio_joinset", |b| {
         b.iter(|| {
@@ -140,7 +151,6 @@ fn gather(c: &mut Criterion) {
             check_in_order(&v);
         })
     });
-    g.finish();
 }
 
 /// A future that is pending once, then ready (arms the timeout's timer).
