@@ -48,7 +48,7 @@ grep -m1 -h 'O_DIRECT refused' "$LOGDIR"/run*-file_read.log >"$LOGDIR/fallback.t
 LOGDIR="$LOGDIR" RUNS="$RUNS" RAW="$RAW" \
 DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
 COMMIT="$(git rev-parse --short HEAD)" RUSTC="$(rustc --version)" KERNEL="$(uname -r)" \
-TOKIO="$(cargo tree -e normal,dev -i tokio --depth 0 2>/dev/null | head -1 || echo tokio)" \
+TOKIO="$(cargo pkgid tokio 2>/dev/null | sed "s/.*#//" || echo tokio)" \
 FS="$(df -T "$TARGET" | awk 'NR==2 {print $2}')" \
 python3 - >"$OUT" <<'PY'
 import os, statistics
