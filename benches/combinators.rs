@@ -1,15 +1,21 @@
 //! Combinator benchmarks, each beside its tokio / futures twin:
 //!
-//! - `gather`: 10,000 trivial children gathered — ringloop `gather` (spawns
-//!   each as a task), `futures::future::join_all` (polls in place) and a
-//!   tokio `JoinSet`, both on a tokio `current_thread` runtime.
+//! - `gather`: 10,000 trivial children gathered, one row per idiom:
+//!   `ringloop_gather` (spawns each as a task), `ringloop_spawn_vec_in_order`
+//!   (spawn, then await the `Task`s in order), `ringloop_join_all_spawned`
+//!   (`futures::future::join_all` over `Task`s); on a tokio
+//!   `current_thread` runtime `tokio_joinset`, `tokio_join_all_spawned`
+//!   (`join_all` over `JoinHandle`s) and `tokio_spawn_vec_in_order`
+//!   (tokio's fastest idiom); and `futures_join_all_inplace` (children
+//!   polled inside one task, none spawned: not a twin, for reference).
 //! - `timeout_churn`: `wait_for(f, 1 s)` ×N vs `tokio::time::timeout`, with
 //!   `f` ready at once (no timer armed in either runtime) and `f` pending
 //!   once (timer armed, then cancelled).
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 const CHILDREN: usize = 10_000;
 const CHURN: usize = 10_000;
@@ -21,11 +27,31 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// The sum of `0..CHILDREN`: every gather checks its children's outputs.
+const CHILDREN_SUM: usize = CHILDREN * (CHILDREN - 1) / 2;
+
+/// Checks a gather's outputs: all children, in order.
+fn check_in_order(v: &[usize]) {
+    assert_eq!(v.len(), CHILDREN);
+    assert!(v.iter().enumerate().all(|(i, &x)| i == x), "out of order");
+}
+
+/// `gather`: 10,000 trivial children, each idiom on its own row. Compare
+/// `ringloop_gather` with every `tokio_*` row (all spawn a task per child);
+/// `futures_join_all_inplace` spawns nothing (the children are polled inside
+/// one task), a different thing, shown for reference.
 fn gather(c: &mut Criterion) {
     let mut g = c.benchmark_group("gather");
     g.throughput(Throughput::Elements(CHILDREN as u64));
+    gather_ringloop(&mut g);
+    gather_tokio(&mut g);
+    g.finish();
+}
+
+/// The ringloop rows of `gather`.
+fn gather_ringloop(g: &mut BenchmarkGroup<'_, WallTime>) {
     let lp = ringloop::EventLoop::new().expect("io_uring");
-    g.bench_function("ringloop", |b| {
+    g.bench_function("ringloop_gather", |b| {
         b.iter(|| {
             let v = lp
                 .run_until_complete(async {
@@ -34,36 +60,97 @@ fn gather(c: &mut Criterion) {
                         .unwrap()
                 })
                 .unwrap();
-            assert_eq!(v.len(), CHILDREN);
+            check_in_order(&v);
         })
     });
+    g.bench_function("ringloop_spawn_vec_in_order", |b| {
+        b.iter(|| {
+            let sum = lp
+                .run_until_complete(async {
+                    let tasks: Vec<_> = (0..CHILDREN)
+                        .map(|i| ringloop::spawn(async move { i }))
+                        .collect();
+                    let mut sum = 0;
+                    for t in tasks {
+                        sum += t.await.unwrap();
+                    }
+                    sum
+                })
+                .unwrap();
+            assert_eq!(sum, CHILDREN_SUM);
+        })
+    });
+    g.bench_function("ringloop_join_all_spawned", |b| {
+        b.iter(|| {
+            let v = lp
+                .run_until_complete(async {
+                    // Spawned here, inside the loop (spawn needs a running loop).
+                    futures_util::future::join_all(
+                        (0..CHILDREN).map(|i| ringloop::spawn(async move { i })),
+                    )
+                    .await
+                })
+                .unwrap();
+            let v: Vec<usize> = v.into_iter().map(Result::unwrap).collect();
+            check_in_order(&v);
+        })
+    });
+}
+
+/// The tokio rows of `gather`.
+fn gather_tokio(g: &mut BenchmarkGroup<'_, WallTime>) {
     let rt = tokio_rt();
-    g.bench_function("futures_join_all", |b| {
+    g.bench_function("tokio_joinset", |b| {
         b.iter(|| {
-            let v = rt.block_on(futures_util::future::join_all(
-                (0..CHILDREN).map(|i| async move { i }),
-            ));
-            assert_eq!(v.len(), CHILDREN);
-        })
-    });
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            let n = rt.block_on(async {
+            let sum = rt.block_on(async {
                 let mut set = tokio::task::JoinSet::new();
                 for i in 0..CHILDREN {
                     set.spawn(async move { i });
                 }
-                let mut n = 0;
+                let mut sum = 0;
                 while let Some(r) = set.join_next().await {
-                    r.unwrap();
-                    n += 1;
+                    sum += r.unwrap();
                 }
-                n
+                sum
             });
-            assert_eq!(n, CHILDREN);
+            assert_eq!(sum, CHILDREN_SUM);
         })
     });
-    g.finish();
+    g.bench_function("tokio_join_all_spawned", |b| {
+        b.iter(|| {
+            let v = rt.block_on(async {
+                futures_util::future::join_all(
+                    (0..CHILDREN).map(|i| tokio::spawn(async move { i })),
+                )
+                .await
+            });
+            let v: Vec<usize> = v.into_iter().map(Result::unwrap).collect();
+            check_in_order(&v);
+        })
+    });
+    g.bench_function("tokio_spawn_vec_in_order", |b| {
+        b.iter(|| {
+            let sum = rt.block_on(async {
+                let tasks: Vec<_> = (0..CHILDREN)
+                    .map(|i| tokio::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await.unwrap();
+                }
+                sum
+            });
+            assert_eq!(sum, CHILDREN_SUM);
+        })
+    });
+    g.bench_function("futures_join_all_inplace", |b| {
+        b.iter(|| {
+            let v = rt.block_on(futures_util::future::join_all(
+                (0..CHILDREN).map(|i| async move { i }),
+            ));
+            check_in_order(&v);
+        })
+    });
 }
 
 /// A future that is pending once, then ready (arms the timeout's timer).

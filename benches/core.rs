@@ -1,13 +1,19 @@
 //! Core scheduler and timer benchmarks: ringloop vs tokio `current_thread`.
 //!
-//! Every group holds the same workload twice, `ringloop` then `tokio`, so the
-//! two are measured back to back in one run (see `shared/BENCHMARKING.md`:
+//! Every group holds the same workload twice, ringloop rows then tokio
+//! rows (criterion ids `<group>/<runtime>[_<variant>]`), so the two are
+//! measured back to back in one run (see `shared/BENCHMARKING.md`:
 //! quote the ringloop/tokio ratio, not the absolute numbers). Each runtime
 //! is created once, outside the timed closure.
 //!
 //! - `spawn_join`: spawn 10,000 empty tasks, then await them all
 //!   (throughput in tasks).
 //! - `yield_many`: 100 tasks each yielding 100 times (throughput in polls).
+//!   `ringloop_yield_now` / `tokio_yield_now_defers_to_driver` use each
+//!   runtime's `yield_now`, which are not the same work (tokio's waits for
+//!   its I/O driver to be polled); `ringloop_requeue` / `tokio_requeue` use
+//!   one hand-written yield (wake own waker, `Pending` once) on both sides:
+//!   compare those two.
 //! - `timers`: 1,000,000 tasks each sleeping a random duration in
 //!   [0, 100 ms] (fixed-seed xorshift), spawned then awaited: wall time.
 //!   Each task creates its sleep when it first runs, so every deadline is
@@ -19,6 +25,7 @@
 //! `scripts/bench.sh` runs this three times and writes `BENCHMARKS.md`.
 
 use std::hint::black_box;
+use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -97,54 +104,117 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
+/// A hand-written yield that means the same thing in both runtimes: the
+/// task wakes its own waker and returns `Pending` once, so it goes to the
+/// back of the run queue without waiting for the I/O driver.
+struct Requeue(bool);
+
+impl std::future::Future for Requeue {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Which yield the tasks of `yield_many` use.
+#[derive(Clone, Copy)]
+enum Yield {
+    /// The runtime's own `yield_now`: a requeue in ringloop; in tokio the
+    /// task is deferred until the driver has been polled.
+    Native,
+    /// [`Requeue`] on both sides.
+    Requeue,
+}
+
+/// Spawns `YIELD_TASKS` ringloop tasks that yield `YIELDS_PER_TASK` times
+/// each and awaits them; returns the number of yields done.
+async fn ringloop_yields(how: Yield) -> usize {
+    let tasks: Vec<_> = (0..YIELD_TASKS)
+        .map(|_| {
+            ringloop::spawn(async move {
+                for _ in 0..YIELDS_PER_TASK {
+                    match how {
+                        Yield::Native => ringloop::yield_now().await,
+                        Yield::Requeue => Requeue(false).await,
+                    }
+                }
+                YIELDS_PER_TASK
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap();
+    }
+    done
+}
+
+/// The tokio twin of [`ringloop_yields`].
+async fn tokio_yields(how: Yield) -> usize {
+    let tasks: Vec<_> = (0..YIELD_TASKS)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..YIELDS_PER_TASK {
+                    match how {
+                        Yield::Native => tokio::task::yield_now().await,
+                        Yield::Requeue => Requeue(false).await,
+                    }
+                }
+                YIELDS_PER_TASK
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap();
+    }
+    done
+}
+
+/// `yield_many`: the `*_yield_now*` rows use each runtime's own
+/// `yield_now`, which is not the same work (tokio's defers the task until
+/// its I/O driver has been polled, a `park_timeout(0)` per scheduler tick
+/// with deferred tasks; ringloop's requeues). The `*_requeue` rows time the
+/// same work on both sides.
 fn yield_many(c: &mut Criterion) {
     let mut g = c.benchmark_group("yield_many");
     // One poll per yield plus the final one that completes the task.
     g.throughput(Throughput::Elements(
         (YIELD_TASKS * (YIELDS_PER_TASK + 1)) as u64,
     ));
+    let want = YIELD_TASKS * YIELDS_PER_TASK;
 
     let lp = ringloop_loop();
-    g.bench_function("ringloop", |b| {
-        b.iter(|| {
-            lp.run_until_complete(async {
-                let tasks: Vec<_> = (0..YIELD_TASKS)
-                    .map(|_| {
-                        ringloop::spawn(async {
-                            for _ in 0..YIELDS_PER_TASK {
-                                ringloop::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
+    for (id, how) in [
+        ("ringloop_yield_now", Yield::Native),
+        ("ringloop_requeue", Yield::Requeue),
+    ] {
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                let n = lp.run_until_complete(ringloop_yields(how)).unwrap();
+                assert_eq!(n, want);
             })
-            .unwrap()
-        })
-    });
+        });
+    }
     drop(lp);
 
     let rt = tokio_rt();
-    g.bench_function("tokio", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..YIELD_TASKS)
-                    .map(|_| {
-                        tokio::spawn(async {
-                            for _ in 0..YIELDS_PER_TASK {
-                                tokio::task::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
+    for (id, how) in [
+        ("tokio_yield_now_defers_to_driver", Yield::Native),
+        ("tokio_requeue", Yield::Requeue),
+    ] {
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                let n = rt.block_on(tokio_yields(how));
+                assert_eq!(n, want);
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 

@@ -9,7 +9,9 @@
 //!   `Handle::spawn(async { f })` (the closest tokio equivalent: tokio has
 //!   no bare cross-thread callback).
 //! - `threadsafe_wake`: a task parked on a waker, woken by the other thread
-//!   (ringloop: a task's `Waker` stored in a mutex; tokio: `Notify`).
+//!   (ringloop: a task's `Waker` stored in a mutex; `tokio`: `Notify`,
+//!   tokio's idiom; `tokio_mutex_waker`: the same waker-in-a-mutex as the
+//!   ringloop row, on the tokio runtime, the like-for-like twin).
 //!
 //! Run: `cargo bench --bench threadsafe`.
 
@@ -18,7 +20,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
 /// A ringloop loop on its own thread until dropped.
 struct RingloopThread {
@@ -154,6 +157,37 @@ impl Flag {
     }
 }
 
+/// `threadsafe_wake/tokio_mutex_waker`: the ringloop row's mechanism (a
+/// waker in a mutex) on the tokio runtime.
+fn wake_tokio_mutex_waker(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let (h, t, stop) = tokio_thread();
+    let flag = Arc::new(Flag::default());
+    let (reply_tx, reply_rx) = mpsc::channel::<()>();
+    let f = flag.clone();
+    h.spawn(async move {
+        loop {
+            f.wait().await;
+            if reply_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    g.bench_function("tokio_mutex_waker", |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                flag.notify();
+                reply_rx.recv().unwrap();
+            }
+            t0.elapsed()
+        })
+    });
+    drop(reply_rx);
+    flag.notify();
+    let _ = stop.send(());
+    t.join().unwrap();
+}
+
 fn threadsafe_wake(c: &mut Criterion) {
     let mut g = c.benchmark_group("threadsafe_wake");
     {
@@ -182,6 +216,7 @@ fn threadsafe_wake(c: &mut Criterion) {
         flag.notify();
         drop(lt);
     }
+    wake_tokio_mutex_waker(&mut g);
     {
         let (h, t, stop) = tokio_thread();
         let notify = Arc::new(tokio::sync::Notify::new());

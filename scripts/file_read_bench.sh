@@ -1,66 +1,141 @@
 #!/usr/bin/env bash
-# Runs the file_read benchmark (4 KiB random reads, queue depth 1 and 64,
-# ringloop vs tokio::fs and tokio spawn_blocking+pread) RUNS times and writes
-# docs/bench/file_read.md from criterion's estimates (median of the runs,
-# min–max). scripts/bench.sh appends that page to BENCHMARKS.md.
+# Runs the file benchmarks RUNS times (default 5): benches/file_read.rs
+# (4 KiB random reads at depth 1 and 64: page cache warm, dropped with
+# POSIX_FADV_DONTNEED, O_DIRECT) and benches/file_write.rs (4 KiB write +
+# fsync at depth 1), each row beside tokio::fs, spawn_blocking + pread,
+# inline pread and batched pool jobs. Every row of a run is measured in the
+# same process, back to back, so ratios are taken within a run, then their
+# median and interquartile range over the runs are quoted (see
+# shared/BENCHMARKING.md). Writes docs/bench/file_read.md and the raw
+# per-run figures to docs/bench/file_read-raw.tsv.
+#
+#   scripts/file_read_bench.sh            # RUNS=5
+#   RUNS=3 scripts/file_read_bench.sh
+#
+# Each run: cargo bench --bench file_read -- --noplot, then the same for
+# file_write (criterion settings are in the benches: 1 s warm-up, 3 s
+# measurement, 10 samples). The 256 MiB file is made in target/ by the
+# bench and removed when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 OUT=docs/bench/file_read.md
-mkdir -p docs/bench target/bench-runs
+RAW=docs/bench/file_read-raw.tsv
+TARGET=${CARGO_TARGET_DIR:-target}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-LOGDIR=target/bench-runs/file_read-$STAMP
-mkdir -p "$LOGDIR"
+LOGDIR=$TARGET/bench-runs/file_read-$STAMP
+mkdir -p docs/bench "$LOGDIR"
 for i in $(seq 1 "$RUNS"); do
-    cargo bench --bench file_read -- --noplot >"$LOGDIR/run$i.log" 2>&1
-    mkdir -p "$LOGDIR/run$i"
-    for d in target/criterion/file_read_*/*/*; do
-        [ -f "$d/new/estimates.json" ] || continue
-        rel=${d#target/criterion/}
-        mkdir -p "$LOGDIR/run$i/$rel"
-        cp "$d/new/estimates.json" "$LOGDIR/run$i/$rel/"
+    for bench in file_read file_write; do
+        log=$LOGDIR/run$i-$bench.log
+        cargo bench --bench "$bench" -- --noplot >"$log" 2>&1 || {
+            echo "run $i: cargo bench --bench $bench failed, see $log" >&2
+            exit 1
+        }
+        # cpu<TAB>id<TAB>cpu ns/op<TAB>wall ns/op<TAB>ops, printed by the bench.
+        grep -P '^cpu\t' "$log" | sed "s/^/$i\t/" >>"$LOGDIR/cpu.tsv" || true
+    done
+    for f in "$TARGET"/criterion/file_read_*/*/*/new/estimates.json \
+             "$TARGET"/criterion/file_write_fsync/*/new/estimates.json; do
+        [ -f "$f" ] || continue
+        id=${f#"$TARGET"/criterion/}
+        id=${id%/new/estimates.json}
+        ns=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$f")
+        printf '%s\t%s\t%s\n' "$i" "$id" "$ns" >>"$LOGDIR/ns.tsv"
     done
 done
-LOGDIR="$LOGDIR" RUNS="$RUNS" DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" LOAD="$(cut -d' ' -f1 /proc/loadavg)" \
+grep -m1 -h 'O_DIRECT refused' "$LOGDIR"/run*-file_read.log >"$LOGDIR/fallback.txt" || true
+LOGDIR="$LOGDIR" RUNS="$RUNS" RAW="$RAW" \
+DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
+COMMIT="$(git rev-parse --short HEAD)" RUSTC="$(rustc --version)" KERNEL="$(uname -r)" \
+TOKIO="$(cargo pkgid tokio 2>/dev/null | sed "s/.*#//" || echo tokio)" \
+FS="$(df -T "$TARGET" | awk 'NR==2 {print $2}')" \
 python3 - >"$OUT" <<'PY'
-import json, os, statistics, glob
-logdir, runs = os.environ["LOGDIR"], int(os.environ["RUNS"])
-READS = 4096
-def iops(run, group, fn, qd):
-    p = f"{logdir}/run{run}/{group}/{fn}/{qd}/estimates.json"
-    if not os.path.exists(p):
-        return None
-    ns = json.load(open(p))["median"]["point_estimate"]
-    return READS / (ns / 1e9)
-def cell(xs):
-    xs = [x for x in xs if x is not None]
+import os, statistics
+env = os.environ
+logdir, runs = env["LOGDIR"], int(env["RUNS"])
+READS, PAIRS = 4096, 64
+ns, cpu = {}, {}
+for line in open(f"{logdir}/ns.tsv"):
+    run, id_, v = line.split("\t")
+    ns[(int(run), id_)] = float(v)
+if os.path.exists(f"{logdir}/cpu.tsv"):
+    for line in open(f"{logdir}/cpu.tsv"):
+        run, _, id_, c, _wall, _n = line.rstrip("\n").split("\t")
+        cpu[(int(run), id_)] = float(c)
+with open(env["RAW"], "w") as raw:
+    raw.write("run\tid\tns_per_iteration\tops_per_iteration\tcpu_ns_per_op\n")
+    for (run, id_), v in sorted(ns.items()):
+        ops = PAIRS if id_.startswith("file_write") else READS
+        c = cpu.get((run, id_))
+        raw.write(f"{run}\t{id_}\t{v:.0f}\t{ops}\t{'' if c is None else f'{c:.0f}'}\n")
+def q(xs):
+    xs = sorted(xs)
+    if len(xs) < 2:
+        return xs[0], xs[0], xs[0]
+    qs = statistics.quantiles(xs, n=4, method="inclusive")
+    return qs[0], statistics.median(xs), qs[2]
+def per_run(id_, f):
+    return {r: f(r, id_) for r in range(1, runs + 1) if (r, id_) in ns}
+def iops(id_, ops):
+    return per_run(id_, lambda r, i: ops / (ns[(r, i)] / 1e9))
+def fmt_q(xs, fmt):
     if not xs:
         return "—"
-    m = statistics.median(xs)
-    return f"{m:,.0f} ({min(xs):,.0f}–{max(xs):,.0f})" if len(xs) > 1 else f"{m:,.0f}"
-def rcell(a, b):
-    rs = [x / y for x, y in zip(a, b) if x and y]
-    if not rs:
-        return "—"
-    return f"{statistics.median(rs):.2f} ({min(rs):.2f}–{max(rs):.2f})"
-print("## file_read (4 KiB random reads)\n")
-print(f"Generated by `scripts/file_read_bench.sh` (`cargo bench --bench file_read -- --noplot` ×{runs}), "
-      f"{os.environ['DATE']}, 1-minute load {os.environ['LOAD']} at the end. IOPS = {READS} reads / criterion median; "
-      "cells: median over runs (min–max). \"cached\": the 1 GiB file is in the page cache (per-read runtime cost); "
-      "\"direct\": O_DIRECT (the virtio disk). tokio_fs = `tokio::fs::File` (seek+read on the blocking pool; "
-      "depth 64 = 64 tasks with their own File); tokio_pread = `spawn_blocking` + `pread`, tokio's best case.\n")
-print("| group | depth | ringloop IOPS | tokio::fs IOPS | tokio pread IOPS | ringloop / tokio::fs | ringloop / tokio pread | target |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for group in ("file_read_cached", "file_read_direct"):
+    lo, m, hi = q(xs)
+    return f"{fmt(m)} ({fmt(lo)}–{fmt(hi)})"
+def table(group, rows, ops, unit):
+    print(f"| row | {unit}/s | CPU µs per op | ringloop / row, {unit}/s | row / ringloop, CPU |")
+    print("| --- | --- | --- | --- | --- |")
+    base = iops(f"{group}/{rows[0]}", ops)
+    base_cpu = {r: cpu[(r, f"{group}/{rows[0]}")] for r in range(1, runs + 1) if (r, f"{group}/{rows[0]}") in cpu}
+    for row in rows:
+        id_ = f"{group}/{row}"
+        v = iops(id_, ops)
+        if not v:
+            continue
+        c = [cpu[(r, id_)] / 1000 for r in v if (r, id_) in cpu]
+        ratio = [base[r] / v[r] for r in v if r in base] if row != rows[0] else []
+        cratio = [cpu[(r, id_)] / base_cpu[r] for r in v if r in base_cpu and (r, id_) in cpu] if row != rows[0] else []
+        print(f"| `{row}` | {fmt_q(list(v.values()), lambda x: f'{x:,.0f}')} | "
+              f"{fmt_q(c, lambda x: f'{x:.1f}')} | {fmt_q(ratio, lambda x: f'{x:.2f}')} | "
+              f"{fmt_q(cratio, lambda x: f'{x:.2f}')} |")
+    print()
+print("## Files: 4 KiB random reads, write + fsync\n")
+print(f"Generated by `RUNS={runs} scripts/file_read_bench.sh` at {env['COMMIT']}, {env['DATE']}; "
+      f"{env['RUSTC']}, {env['TOKIO']}, kernel {env['KERNEL']}, target/ on {env['FS']}; "
+      f"load average at the end {env['LOAD']}.\n")
+print(f"Each run is one `cargo bench --bench file_read` and one `--bench file_write` (criterion: 1 s warm-up, "
+      f"3 s measurement, 10 samples); every row of a run is measured in the same process, back to back. "
+      f"Cells: median over the {runs} runs (interquartile range). Ratios are taken within each run, then their "
+      f"median (IQR) is quoted; a ratio whose range spans 1.0 is no difference measurable here. "
+      f"\"ringloop / row\" above 1: ringloop does more operations per second than the row; "
+      f"\"row / ringloop, CPU\" above 1: the row spends more CPU per operation than ringloop. "
+      f"IOPS = 4,096 reads (or 64 write+fsync pairs) / criterion's median time. CPU = the process's CPU time "
+      f"(user + system, every thread) per operation over the row's passes, from `getrusage`. "
+      f"Raw per-run figures: `docs/bench/file_read-raw.tsv`; logs: `{logdir}/`.\n")
+fb = open(f"{logdir}/fallback.txt").read().strip()
+if fb:
+    print(f"**O_DIRECT was refused by the filesystem**: {fb}\n")
+print("Rows: `ringloop` = `File::read_at` (depth 64: 64 tasks on one `File`); `tokio_fs` = `tokio::fs::File` "
+      "seek + read (two blocking-pool trips per read; depth 64: 64 tasks with their own `File`); `tokio_pread` = "
+      "`spawn_blocking` of one `pread` per read; `inline_pread` = `pread` on the calling thread, no runtime; "
+      "`pool_pread_batch64` = `spawn_blocking` jobs of 64 `pread`s (depth 1: one job at a time; depth 64: all "
+      "64 jobs at once). See `benches/file_read.rs` and `benches/file_write.rs`.\n")
+groups = [
+    ("file_read_cached", "page cache warm: the per-read cost of each runtime, not the disk"),
+    ("file_read_dontneed", "buffered, pages dropped (`POSIX_FADV_DONTNEED`) before each pass, `POSIX_FADV_RANDOM`"),
+    ("file_read_direct", "`O_DIRECT`, aligned buffers, page cache bypassed (no `tokio::fs` row: it cannot)"),
+]
+for group, what in groups:
     for qd in ("qd1", "qd64"):
-        r = [iops(i, group, "ringloop", qd) for i in range(1, runs + 1)]
-        f = [iops(i, group, "tokio_fs", qd) for i in range(1, runs + 1)]
-        p = [iops(i, group, "tokio_pread", qd) for i in range(1, runs + 1)]
-        target = ""
-        if group == "file_read_cached" and qd == "qd64":
-            ok = [x / y for x, y in zip(r, f) if x and y]
-            target = "≥ 3× tokio::fs: " + ("met" if ok and statistics.median(ok) >= 3 else "**not met**")
-        print(f"| {group[10:]} | {qd[2:]} | {cell(r)} | {cell(f)} | {cell(p)} | {rcell(r, f)} | {rcell(r, p)} | {target} |")
-print(f"\nRaw logs and estimates: `{logdir}/`.")
+        rows = [r for r in ("ringloop", "tokio_fs", "tokio_pread", "inline_pread", "pool_pread_batch64")
+                if any((run, f"{group}/{r}/{qd}") in ns for run in range(1, runs + 1))]
+        if not rows:
+            continue
+        print(f"### {group}, depth {qd[2:]}: {what}\n")
+        table(group, [f"{r}/{qd}" for r in rows], READS, "reads")
+print("### file_write_fsync, depth 1: 4 KiB `pwrite` then `fsync`, one pair at a time\n")
+table("file_write_fsync", ["ringloop", "tokio_fs", "tokio_pwrite", "inline_pwrite", "pool_pwrite_batch64"], PAIRS, "pairs")
 PY
-echo "wrote $OUT"
+echo "wrote $OUT and $RAW (logs in $LOGDIR)"
