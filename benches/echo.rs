@@ -18,6 +18,8 @@
 //!   measurement of a kind whose backend is known (`ringloop-<backend>`,
 //!   `tokio`: epoll, `raw`: io_uring) fails if the result line names
 //!   another.
+//!   `ringloop-idle-timeout` and `tokio-idle-timeout` add a per-connection
+//!   idle timeout reset on every message (see `echo/idle.rs`).
 //!   The multi-core kinds `ringloop-<n>core` and `tokio-mt<n>` are not pinned
 //!   as a process and add per-core counts (see `echo/multicore.rs`).
 //!   `--cpus C,…` (e.g. `0-7`): the CPUs the server may use instead.
@@ -119,6 +121,8 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, Submitter, opcode, squeue, types};
 
+#[path = "echo/idle.rs"]
+mod idle;
 #[path = "echo/multicore.rs"]
 mod multicore;
 #[path = "echo/pairs.rs"]
@@ -308,11 +312,12 @@ fn server_main(kind: &str, port_file: &Path, cpus: &[usize]) -> io::Result<()> {
             announce_backend(kind, "io_uring");
             serve_raw(port_file)
         }
+        k if idle::KINDS.contains(&k) => idle::serve(k, port_file),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "unknown server {other:?} (ringloop|ringloop-io_uring|ringloop-epoll|tokio|raw|\
-                 ringloop-<n>core|tokio-mt<n>)"
+                 ringloop-<n>core|tokio-mt<n>|ringloop-idle-timeout|tokio-idle-timeout)"
             ),
         )),
     }
@@ -332,7 +337,7 @@ fn announce_backend(kind: &str, backend: &str) {
 fn expected_backend(kind: &str) -> Option<&'static str> {
     match kind {
         "ringloop-io_uring" | "raw" => Some("io_uring"),
-        "ringloop-epoll" | "tokio" => Some("epoll"),
+        "ringloop-epoll" | "tokio" | "tokio-idle-timeout" => Some("epoll"),
         _ => None,
     }
 }

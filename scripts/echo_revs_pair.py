@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Paired echo runs of two server builds (two commits of ringloop, or one
-build under two environments), as ../shared/BENCHMARKING.md asks: A B, B A,
-A B, ... short runs, per-pair ratios, median and interquartile range.
+build under two environments, or two server kinds of one build), as
+../shared/BENCHMARKING.md asks: A B, B A, A B, ... short runs, per-pair
+ratios, median and interquartile range.
 
 Both servers are `benches/echo.rs` binaries (`server <kind> <port-file>`,
 pinned to CPU 0); the load generator is the `client` mode of the NEW binary
@@ -9,12 +10,17 @@ pinned to CPU 0); the load generator is the `client` mode of the NEW binary
 
 Usage:
   scripts/echo_revs_pair.py --base BIN_A --new BIN_B [--kind ringloop]
+      [--base-kind KIND] [--new-kind KIND]
       [--base-env K=V ...] [--new-env K=V ...] [--points 1x64,16x64,...]
       [--pairs 10] [--secs 1.5] [--warmup 0.3] [--out FILE.tsv]
 
 Build a binary of a commit with, e.g.:
   git worktree add /tmp/base <rev> && (cd /tmp/base && cargo bench --bench echo --no-run)
 and pass the `target/release/deps/echo-*` executable.
+
+--kind names the server kind both runs use; --base-kind / --new-kind
+override it for one side, so one binary can pair two kinds, e.g.
+  --base BIN --new BIN --base-kind tokio-idle-timeout --new-kind ringloop-idle-timeout
 
 Same-mode rule: a pair whose msgs/s ratio lies beyond 1.5 IQR of the
 point's pair ratios is dropped (the machine switched speed modes between
@@ -77,6 +83,12 @@ def run_one(server_bin, env_extra, kind, client_bin, conns, size, secs, warmup):
     return msgs, (cpu_us / total if total else float("nan"))
 
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def quartiles(xs):
     xs = sorted(xs)
     if len(xs) < 4:
@@ -90,6 +102,8 @@ def main():
     ap.add_argument("--base", required=True)
     ap.add_argument("--new", required=True)
     ap.add_argument("--kind", default="ringloop")
+    ap.add_argument("--base-kind", default=None, help="the base side's server kind (default: --kind)")
+    ap.add_argument("--new-kind", default=None, help="the new side's server kind (default: --kind)")
     ap.add_argument("--base-env", action="append", default=[])
     ap.add_argument("--new-env", action="append", default=[])
     ap.add_argument("--points", default="1x64,16x64,100x64,1000x64,1x4096,16x4096,100x4096,1000x4096")
@@ -103,7 +117,9 @@ def main():
         "new": dict(kv.split("=", 1) for kv in a.new_env),
     }
     bins = {"base": a.base, "new": a.new}
+    kinds = {"base": a.base_kind or a.kind, "new": a.new_kind or a.kind}
     rows = []
+    print(f"load average at start: {loadavg()}", flush=True)
     print("| conns | size | new/base msgs/s (IQR) | new/base CPU per msg (IQR) | pairs kept/run | base msgs/s | new msgs/s |")
     print("|---|---|---|---|---|---|---|")
     for point in a.points.split(","):
@@ -113,7 +129,7 @@ def main():
             order = ["base", "new"] if i % 2 == 0 else ["new", "base"]
             got = {}
             for who in order:
-                got[who] = run_one(bins[who], envs[who], a.kind, a.new, conns, size, a.secs, a.warmup)
+                got[who] = run_one(bins[who], envs[who], kinds[who], a.new, conns, size, a.secs, a.warmup)
             r = got["new"][0] / got["base"][0]
             cr = got["new"][1] / got["base"][1]
             rows.append((conns, size, i, order[0], *got["base"], *got["new"], r, cr))
@@ -131,6 +147,7 @@ def main():
             f"| {len(kept)}/{len(ratios)} | {statistics.median(base_m):,.0f} | {statistics.median(new_m):,.0f} |",
             flush=True,
         )
+    print(f"load average at end: {loadavg()}", flush=True)
     if a.out:
         with open(a.out, "w") as f:
             f.write("conns\tsize\tpair\tfirst\tbase_msgs_per_s\tbase_cpu_us_per_msg\tnew_msgs_per_s\tnew_cpu_us_per_msg\tratio\tcpu_ratio\n")

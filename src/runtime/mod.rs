@@ -166,6 +166,11 @@ impl Local {
         exec.drain_remote();
         let mut wait = if exec.has_ready() || self.stopping.get() {
             Wait::No
+        } else if self.timers.borrow().is_empty() {
+            // No timer armed: nothing to wake for but I/O and other
+            // threads (stale wheel entries of removed timers need no
+            // wake-up; they are dropped when the wheel reaches them).
+            Wait::Forever
         } else {
             match self.timers.borrow_mut().next_deadline() {
                 Some(at) => match at.checked_duration_since(Instant::now()) {

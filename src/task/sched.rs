@@ -375,6 +375,11 @@ impl Executor {
     /// Moves work queued by other threads onto the ready queue, in the
     /// order it was queued.
     pub(crate) fn drain_remote(&self) {
+        // The common case, nothing queued, costs one load: the loop calls
+        // this before and after every wait in the kernel.
+        if !self.sched.remote.has_pending() {
+            return;
+        }
         // Out of the cell while the items are handled; put back emptied, so
         // its capacity serves the next drain.
         let mut items = self.remote_scratch.take();
