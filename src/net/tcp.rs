@@ -432,6 +432,81 @@ impl TcpStream {
         )
     }
 
+    /// Writes once from `buf`'s initialised bytes, like
+    /// [`TcpStream::write`], but asks the kernel not to copy them
+    /// (`IORING_OP_SEND_ZC`, Linux 6.0+): it sends from `buf`'s pages and
+    /// hands `buf` back only once it has let go of them (for TCP, once
+    /// the peer acknowledged the bytes, or the kernel copied them after
+    /// all). May write fewer bytes than given.
+    ///
+    /// On the epoll backend and on kernels without the opcode this is a
+    /// plain [`TcpStream::write`]. Over loopback the kernel copies anyway
+    /// and the extra completion costs time: measured here it did not beat
+    /// `write` at any size (`docs/bench/send_zc.md`), which is why `write`
+    /// does not use it. Worth trying for large buffers sent through a real
+    /// NIC.
+    ///
+    /// Dropping the future before it completes never frees `buf` under the
+    /// kernel: the driver keeps it until the notification arrives. Bytes
+    /// the kernel sent by then are sent; the count is not reported.
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpStream::write`] (a reset peer: `ConnectionReset` or
+    /// `BrokenPipe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     let (res, buf) = client.write_zc(vec![7u8; 64 * 1024]).await;
+    ///     let n = res?;
+    ///     let (res, got) = server.read_exact(Vec::with_capacity(n)).await;
+    ///     res?;
+    ///     assert_eq!(got, buf[..n]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send_zc(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes with
+    /// [`TcpStream::write_zc`] (zero-copy where the kernel can; see there
+    /// for when it pays and when it does not).
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpStream::write_all`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     let (res, _) = client.write_all_zc(vec![1u8; 256 * 1024]).await;
+    ///     res?;
+    ///     let (res, got) = server.read_exact(Vec::with_capacity(256 * 1024)).await;
+    ///     res?;
+    ///     assert!(got.iter().all(|&b| b == 1));
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub async fn write_all_zc<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.socket.send_all_zc(buf).await
+    }
+
     /// Whether `TCP_NODELAY` is set.
     ///
     /// # Errors
