@@ -125,7 +125,9 @@ fn one_run(size: usize, zc: bool, secs: f64) -> io::Result<Run> {
     })??;
     let got = reader.join().expect("reader thread panicked")?;
     if got != sent {
-        return Err(io::Error::other(format!("sent {sent} bytes, received {got}")));
+        return Err(io::Error::other(format!(
+            "sent {sent} bytes, received {got}"
+        )));
     }
     let mb = sent as f64 / 1e6;
     Ok(Run {
@@ -154,13 +156,25 @@ fn main() -> io::Result<()> {
         std::env::var("BULK_SIZES")
             .unwrap_or_else(|_| "4096,65536,1048576".to_owned())
             .split(',')
-            .map(|s| s.trim().parse().map_err(|e| io::Error::other(format!("BULK_SIZES: {e}"))))
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .map_err(|e| io::Error::other(format!("BULK_SIZES: {e}")))
+            })
             .collect::<io::Result<_>>()?
     } else {
         vec![65536]
     };
-    let pairs = if full { env_or("BULK_PAIRS", 10usize) } else { 1 };
-    let secs = if full { env_or("BULK_SECS", 1.0f64) } else { 0.1 };
+    let pairs = if full {
+        env_or("BULK_PAIRS", 10usize)
+    } else {
+        1
+    };
+    let secs = if full {
+        env_or("BULK_SECS", 1.0f64)
+    } else {
+        0.1
+    };
     for &size in &sizes {
         let mut ratios = (Vec::new(), Vec::new(), Vec::new());
         for pair in 0..pairs {
@@ -190,7 +204,9 @@ fn main() -> io::Result<()> {
             ("total_cpu_per_mb", ratios.2),
         ] {
             let (m, lo, hi) = quartiles(v);
-            println!("RATIO size={size} zc/plain {what}: median {m:.3} (IQR {lo:.3}-{hi:.3}, {pairs} pairs)");
+            println!(
+                "RATIO size={size} zc/plain {what}: median {m:.3} (IQR {lo:.3}-{hi:.3}, {pairs} pairs)"
+            );
         }
     }
     Ok(())

@@ -141,7 +141,9 @@ impl Drop for Tracked {
 }
 
 /// Reads `peer` to the end on a std thread.
-fn read_all_on_thread(mut peer: std::net::TcpStream) -> std::thread::JoinHandle<io::Result<Vec<u8>>> {
+fn read_all_on_thread(
+    mut peer: std::net::TcpStream,
+) -> std::thread::JoinHandle<io::Result<Vec<u8>>> {
     std::thread::spawn(move || {
         let mut got = Vec::new();
         peer.read_to_end(&mut got)?;
@@ -174,11 +176,17 @@ fn dropped_write_keeps_its_buffer_and_loses_nothing_reported() {
             dropped: dropped.clone(),
         };
         let timed_out = wait_for(client.write_all_zc(tracked), Some(ms(100))).await;
-        assert!(timed_out.is_err(), "a 32 MiB write to a peer that reads nothing finished");
+        assert!(
+            timed_out.is_err(),
+            "a 32 MiB write to a peer that reads nothing finished"
+        );
         if !on_epoll() {
             // Dropped, but the kernel still has the pages: the driver
             // must hold the buffer until the notification.
-            assert!(!dropped.get(), "the buffer was freed while the kernel held it");
+            assert!(
+                !dropped.get(),
+                "the buffer was freed while the kernel held it"
+            );
         }
         // Memory reuse would show as wrong bytes in what the peer gets.
         let noise: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 1 << 20]).collect();
@@ -190,17 +198,28 @@ fn dropped_write_keeps_its_buffer_and_loses_nothing_reported() {
             }
             sleep(ms(20)).await;
         }
-        assert!(dropped.get(), "the dropped write's buffer was never released");
+        assert!(
+            dropped.get(),
+            "the dropped write's buffer was never released"
+        );
         drop(noise);
         let got = ringloop::to_thread(move || reader.join().expect("reader"))
             .await
             .expect("to_thread")
             .expect("read_to_end");
-        assert!(got.len() >= first.len(), "the reported write was lost: got {} bytes", got.len());
+        assert!(
+            got.len() >= first.len(),
+            "the reported write was lost: got {} bytes",
+            got.len()
+        );
         assert_same(&got[..first.len()], &first, "the reported write");
         let rest = &got[first.len()..];
         assert!(rest.len() <= want_big.len(), "more bytes than were written");
-        assert_same(rest, &want_big[..rest.len()], "the dropped write's sent prefix");
+        assert_same(
+            rest,
+            &want_big[..rest.len()],
+            "the dropped write's sent prefix",
+        );
         assert_fds_back_to(baseline, "after the dropped write").await;
     });
 }
@@ -261,7 +280,10 @@ fn many_writes_and_dropped_writes_leave_no_fd() {
             let server = reader.await.expect("reader task");
             // A write that cannot finish (nobody reads 16 MiB), dropped.
             let stuck = wait_for(client.write_all_zc(vec![1u8; 16 << 20]), Some(ms(5))).await;
-            assert!(stuck.is_err(), "16 MiB to a peer that reads nothing finished");
+            assert!(
+                stuck.is_err(),
+                "16 MiB to a peer that reads nothing finished"
+            );
             drop((client, server));
         }
         assert_fds_back_to(baseline, "after 20 connections with dropped writes").await;
