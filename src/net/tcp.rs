@@ -471,7 +471,9 @@ impl TcpStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0")?;
     ///     let client = TcpStream::connect(listener.local_addr()?).await?;
     ///     let (server, _) = listener.accept().await?;
-    ///     let (res, buf) = client.write_zc(vec![7u8; 64 * 1024]).await;
+    ///     // The buffer comes back once the peer acknowledged the bytes: a
+    ///     // small write, or a peer that reads meanwhile.
+    ///     let (res, buf) = client.write_zc(vec![7u8; 4096]).await;
     ///     let n = res?;
     ///     let (res, got) = server.read_exact(Vec::with_capacity(n)).await;
     ///     res?;
@@ -502,9 +504,14 @@ impl TcpStream {
     ///     let listener = TcpListener::bind("127.0.0.1:0")?;
     ///     let client = TcpStream::connect(listener.local_addr()?).await?;
     ///     let (server, _) = listener.accept().await?;
+    ///     // The peer must read meanwhile: each send's buffer comes back
+    ///     // only once the peer acknowledged its bytes.
+    ///     let reader = ringloop::spawn(async move {
+    ///         server.read_exact(Vec::with_capacity(256 * 1024)).await
+    ///     });
     ///     let (res, _) = client.write_all_zc(vec![1u8; 256 * 1024]).await;
     ///     res?;
-    ///     let (res, got) = server.read_exact(Vec::with_capacity(256 * 1024)).await;
+    ///     let (res, got) = reader.await.expect("reader task");
     ///     res?;
     ///     assert!(got.iter().all(|&b| b == 1));
     ///     Ok::<(), std::io::Error>(())
