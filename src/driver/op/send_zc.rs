@@ -46,9 +46,10 @@ impl<F: AsRawFd + 'static, B: IoBuf> SendZc<F, B> {
 /// One completion of a zero-copy send.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ZcEvent {
-    /// The send's result (bytes sent, or the error); `more` when the
-    /// notification is still to come.
-    Sent { res: i32, more: bool },
+    /// The send's result (bytes sent, or the negated errno). The
+    /// notification follows if the CQE carried `IORING_CQE_F_MORE` (the
+    /// driver ends the op at the CQE without it).
+    Sent { res: i32 },
     /// The kernel let go of the buffer; `copied` when it copied the bytes
     /// after all (loopback, a device without scatter-gather).
     Released { copied: bool },
@@ -76,10 +77,7 @@ unsafe impl<F: AsRawFd + 'static, B: IoBuf> MultiCode for SendZc<F, B> {
                 copied: (c.result as u32) & NOTIF_USAGE_ZC_COPIED != 0,
             }
         } else {
-            ZcEvent::Sent {
-                res: c.result,
-                more: cqueue::more(c.flags),
-            }
+            ZcEvent::Sent { res: c.result }
         }
     }
 
@@ -128,7 +126,7 @@ impl<F: AsRawFd + 'static, B: IoBuf> std::future::Future for SendZcOp<F, B> {
         let op = this.op.as_mut().expect("SendZcOp polled after completion");
         loop {
             match std::task::ready!(op.poll_next(cx)) {
-                Some(ZcEvent::Sent { res, .. }) => this.res = Some(res),
+                Some(ZcEvent::Sent { res }) => this.res = Some(res),
                 Some(ZcEvent::Released { copied }) => this.copied = copied,
                 None => break,
             }
