@@ -456,7 +456,9 @@ impl TcpStream {
     /// Dropping the future before it completes never frees `buf` under the
     /// kernel: the driver keeps it until the kernel lets go. Bytes the
     /// kernel sent by then are sent, and their count is not reported (as
-    /// for any dropped write).
+    /// for any dropped write). A peer that never reads them keeps `buf`
+    /// (and the fd) held until it reads or the connection is reset; a loop
+    /// closed meanwhile waits up to 10 s for it, then leaks it.
     ///
     /// # Errors
     ///
