@@ -26,6 +26,7 @@ pub(crate) mod recv_provided;
 pub(crate) mod recvmsg;
 pub(crate) mod renameat;
 pub(crate) mod send;
+pub(crate) mod send_zc;
 pub(crate) mod sendmsg;
 pub(crate) mod shutdown;
 pub(crate) mod statx;
@@ -332,10 +333,23 @@ impl<T: MultiCode> MultiOp<T> {
     /// # Errors
     ///
     /// `Unsupported` when the kernel lacks the opcode.
-    pub(crate) fn submit(driver: &Rc<RefCell<Driver>>, mut data: T) -> io::Result<MultiOp<T>> {
+    pub(crate) fn submit(driver: &Rc<RefCell<Driver>>, data: T) -> io::Result<MultiOp<T>> {
+        MultiOp::try_submit(driver, data).map_err(|(e, _)| e)
+    }
+
+    /// [`MultiOp::submit`], handing `data` back on error (so a buffer is
+    /// not lost).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the kernel lacks the opcode.
+    pub(crate) fn try_submit(
+        driver: &Rc<RefCell<Driver>>,
+        mut data: T,
+    ) -> Result<MultiOp<T>, (io::Error, T)> {
         let mut d = driver.borrow_mut();
         if !d.supports(T::CODE) {
-            return Err(unsupported(&d, T::NAME));
+            return Err((unsupported(&d, T::NAME), data));
         }
         let sqe = data.sqe();
         let bgid = data.buf_group().unwrap_or(super::NO_GROUP);
@@ -369,6 +383,15 @@ impl<T: MultiCode> MultiOp<T> {
 }
 
 impl<T: MultiCode> MultiOp<T> {
+    /// The op's resources, once its final completion has been taken
+    /// (`poll_next` returned `None`); `None` while it still runs.
+    pub(crate) fn into_data(mut self) -> Option<T> {
+        if self.key.is_some() {
+            return None;
+        }
+        self.data.take()
+    }
+
     /// Drops the completions queued and not yet taken (a readiness wait
     /// about to wait for the *next* edge: those came before what it saw).
     pub(crate) fn discard_queued(&mut self) {

@@ -53,6 +53,7 @@ mod bufring;
 mod distribute;
 mod handoff;
 pub(crate) mod ready;
+mod send_zc;
 pub(crate) mod socket;
 
 /// The I/O methods TCP and Unix streams share (each holds a `socket`).

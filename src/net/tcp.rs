@@ -432,6 +432,99 @@ impl TcpStream {
         )
     }
 
+    /// Writes once from `buf`'s initialised bytes, like
+    /// [`TcpStream::write`], but asks the kernel not to copy them
+    /// (`IORING_OP_SEND_ZC`, Linux 6.0+): it sends from `buf`'s pages and
+    /// hands `buf` back only once it has let go of them, which for TCP is
+    /// when the peer has acknowledged the bytes. May write fewer bytes
+    /// than given.
+    ///
+    /// So, unlike `write`, which returns once the bytes are in the socket's
+    /// send buffer, this waits about a round trip per call, and waits for
+    /// as long as a peer that stopped reading keeps its window closed.
+    ///
+    /// Not used by `write`/`write_all`: measured here over loopback (where
+    /// the kernel copies anyway) it lost at every size, 0.03x the
+    /// throughput of `write_all` at 4 KiB, 0.31x at 64 KiB, 0.52x at
+    /// 1 MiB, with more CPU per byte (`docs/bench/send_zc.md`). It may pay
+    /// for large buffers sent through a NIC that does scatter-gather;
+    /// measure before using it.
+    ///
+    /// On the epoll backend and on kernels without the opcode this is a
+    /// plain [`TcpStream::write`] (`MSG_ZEROCOPY` is not used).
+    ///
+    /// Dropping the future before it completes never frees `buf` under the
+    /// kernel: the driver keeps it until the kernel lets go. Bytes the
+    /// kernel sent by then are sent, and their count is not reported (as
+    /// for any dropped write). A peer that never reads them keeps `buf`
+    /// (and the fd) held until it reads or the connection is reset; a loop
+    /// closed meanwhile waits up to 10 s for it, then leaks it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpStream::write`] (a reset peer: `ConnectionReset` or
+    /// `BrokenPipe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     // The buffer comes back once the peer acknowledged the bytes: a
+    ///     // small write, or a peer that reads meanwhile.
+    ///     let (res, buf) = client.write_zc(vec![7u8; 4096]).await;
+    ///     let n = res?;
+    ///     let (res, got) = server.read_exact(Vec::with_capacity(n)).await;
+    ///     res?;
+    ///     assert_eq!(got, buf[..n]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub async fn write_zc<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send_zc(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes with
+    /// [`TcpStream::write_zc`] (zero-copy where the kernel can; see there
+    /// for what it costs: it lost to `write_all` at every size measured
+    /// over loopback).
+    ///
+    /// # Errors
+    ///
+    /// As for [`TcpStream::write_all`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// ringloop::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     // The peer must read meanwhile: each send's buffer comes back
+    ///     // only once the peer acknowledged its bytes.
+    ///     let reader = ringloop::spawn(async move {
+    ///         server.read_exact(Vec::with_capacity(256 * 1024)).await
+    ///     });
+    ///     let (res, _) = client.write_all_zc(vec![1u8; 256 * 1024]).await;
+    ///     res?;
+    ///     let (res, got) = reader.await.expect("reader task");
+    ///     res?;
+    ///     assert!(got.iter().all(|&b| b == 1));
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// ```
+    pub async fn write_all_zc<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.socket.send_all_zc(buf).await
+    }
+
     /// Whether `TCP_NODELAY` is set.
     ///
     /// # Errors
