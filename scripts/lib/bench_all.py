@@ -67,9 +67,16 @@ def tukey_keep(ratios):
     return [i for i, r in enumerate(ratios) if lo <= r <= hi]
 
 
-def verdict(q, better):
+# Fewer kept pairs than this give a median but no verdict: their
+# "interquartile range" is one or two points.
+MIN_PAIRS = 3
+
+
+def verdict(q, better, n):
     if q is None:
-        return "no data"
+        return "no pairs kept"
+    if n < MIN_PAIRS:
+        return f"too few pairs ({n})"
     q1, _, q3 = q
     if q1 <= 1.0 <= q3:
         return "no difference measurable"
@@ -77,7 +84,7 @@ def verdict(q, better):
     return "ringloop ahead" if ahead else "ringloop behind"
 
 
-def target_status(q, target, absolute=None):
+def target_status(q, target, absolute=None, n=0):
     """target: {"text", "bound", "on": "ratio"|"abs", "better"}.
     Ratio targets compare the pair ratios' range with the bound; absolute
     ones compare ringloop's median figure (`absolute`) with it."""
@@ -89,7 +96,9 @@ def target_status(q, target, absolute=None):
         ok = absolute <= target["bound"] if target["better"] == "lower" else absolute >= target["bound"]
         return "met" if ok else "not met"
     if q is None:
-        return "no data"
+        return "no pairs kept"
+    if n < MIN_PAIRS:
+        return f"too few pairs ({n})"
     q1, _, q3 = q
     b = target["bound"]
     if q1 <= b <= q3:
@@ -119,9 +128,9 @@ def row(section, name, metric, better, ratios, *, ring=None, twin=None, unit="",
         "q3": q and q[2],
         "ring": ring_med,
         "twin": statistics.median(twin) if twin else None,
-        "verdict": verdict(q, better),
+        "verdict": verdict(q, better, len(ratios)),
         "target": target["text"] if target else "",
-        "status": target_status(q, target, ring_med),
+        "status": target_status(q, target, ring_med, len(ratios)),
         "internal": internal,
         "note": note,
     }
@@ -140,6 +149,16 @@ def fmt_num(x):
     return f"{x:.2f}"
 
 
+def fmt_abs(x, unit):
+    """x in `unit`, times in ns scaled to µs/ms/s so the cell stays short."""
+    if x is None or unit != "ns":
+        return fmt_num(x) + (f" {unit}" if unit else "")
+    for scale, u in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
+        if abs(x) >= scale:
+            return f"{fmt_num(x / scale)} {u}"
+    return f"{fmt_num(x)} ns"
+
+
 def fmt_ratio(r):
     if r["median"] is None:
         return "no pairs"
@@ -152,12 +171,11 @@ def table(rows, twin_label="twin"):
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        unit = f" {r['unit']}" if r["unit"] else ""
         drop = f"{r['pairs']} ({r['dropped']}{': ' + r['dropped_why'] if r['dropped'] else ''})"
         verdict_cell = r["verdict"] if r["verdict"] != "ringloop behind" else "**ringloop behind**"
         status = r["status"] if r["status"] != "not met" else "**not met**"
         out.append(
-            f"| {r['name']} | {r['metric']} | {fmt_num(r['ring'])}{unit} | {fmt_num(r['twin'])}{unit} | "
+            f"| {r['name']} | {r['metric']} | {fmt_abs(r['ring'], r['unit'])} | {fmt_abs(r['twin'], r['unit'])} | "
             f"{fmt_ratio(r)} | {r['better']} | {drop} | {verdict_cell} | {r['target']} | {status} |"
         )
     return "\n".join(out)
@@ -329,7 +347,7 @@ def cmd_criterion(args):
         "(its two runs fell in different speed modes of this machine).",
         f"- Raw pairs: `{args.raw}`.",
     ], rows, extra="What each row measures:\n\n" + notes)
-    return 0 if all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -400,7 +418,7 @@ def cmd_echo(args):
     intro = [l.replace("\\n", "\n") for l in args.intro]
     intro.append("- Raw pairs: " + ", ".join(f"`{p}`" for p in args.tsv) + ".")
     write_section(args, args.title, intro, rows)
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 def cmd_bufring(args):
@@ -431,7 +449,7 @@ def cmd_bufring(args):
     intro = [l.replace("\\n", "\n") for l in args.intro]
     intro.append("- Raw pairs: " + ", ".join(f"`{p}`" for p in args.tsv) + ".")
     write_section(args, args.title, intro, rows, twin_label="one-shot")
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -462,7 +480,7 @@ def cmd_latency(args):
     intro = [l.replace("\\n", "\n") for l in args.intro]
     intro.append(f"- Raw pairs: `{args.tsv}`.")
     write_section(args, args.title, intro, rows, twin_label="tokio")
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -486,6 +504,10 @@ def cmd_http(args):
             both = [(d["A"][1], d["B"][1]) for k, d in sorted(pairs.items())
                     if k[0] == c and "A" in d and "B" in d and d["A"][0] == d["B"][0]]
             lost = sum(1 for k, d in pairs.items() if k[0] == c) - len(both)
+            quiet = [(x, y) for x, y in both
+                     if max(float(x["others_cores"]), float(y["others_cores"])) <= args.max_others]
+            load = len(both) - len(quiet)
+            both = quiet
             for key, metric, better, unit in (("reqs_per_s", "requests/s", "higher", ""),
                                               ("cpu_us_per_req", "server CPU per request", "lower", "µs"),
                                               ("p99_us", "p99", "lower", "µs")):
@@ -495,12 +517,15 @@ def cmd_http(args):
                 keep = tukey_keep(rs) if key == "reqs_per_s" or not rs else list(range(len(rs)))
                 rows.append(row(args.section, f"{label}, {c} conns", metric, better, [rs[k] for k in keep],
                                 ring=[a[k] for k in keep], twin=[b[k] for k in keep], unit=unit,
-                                dropped=lost + len(rs) - len(keep),
-                                dropped_why="mode or unmatched" if lost + len(rs) - len(keep) else "",
+                                dropped=lost + load + len(rs) - len(keep),
+                                dropped_why=", ".join(w for w in (
+                                    f"{load} load" if load else "",
+                                    f"{len(rs) - len(keep)} mode" if len(rs) > len(keep) else "",
+                                    f"{lost} unmatched" if lost else "") if w),
                                 internal=internal == "internal"))
     intro = [l.replace("\\n", "\n") for l in args.intro]
     write_section(args, args.title, intro, rows)
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -550,7 +575,7 @@ def cmd_runs(args):
     intro = [l.replace("\\n", "\n") for l in args.intro]
     intro.append(f"- Raw runs: `{args.raw}`.")
     write_section(args, args.title, intro, rows, twin_label="tokio")
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -610,7 +635,7 @@ def cmd_idle(args):
     intro = [l.replace("\\n", "\n") for l in args.intro]
     intro.append(f"- Raw pairs: `{args.raw}`.")
     write_section(args, args.title, intro, rows, twin_label="tokio")
-    return 0 if rows and all(r["pairs"] for r in rows) else 1
+    return 0 if rows else 1
 
 
 # --------------------------------------------------------------------------
@@ -655,12 +680,14 @@ def cmd_assemble(args):
         for r in d["rows"]:
             worse = r["median"] is not None and (
                 r["median"] > 1.0 if r["better"] == "lower" else r["median"] < 1.0)
-            if r["verdict"] == "failed" or r["status"] in ("not met", "no data") or (worse and not r["internal"]) \
-                    or (r["status"] == "no difference measurable"):
+            no_verdict = r["verdict"] == "no pairs kept" or r["verdict"].startswith("too few")
+            if r["verdict"] == "failed" or (r["target"] and r["status"] != "met") \
+                    or (worse and not r["internal"]) or (no_verdict and not r["internal"]):
                 lose.append(r)
     out += ["", "## Where ringloop does not win", "",
             "Generated from the rows below: every ringloop-vs-twin row whose median pair ratio is on the "
-            "wrong side of 1.0 (whether or not the spread makes it measurable), every target not met or "
+            "wrong side of 1.0 (whether or not the spread makes it measurable), every row left without "
+            "a verdict (no pairs kept, or fewer than " + str(MIN_PAIRS) + "), every target not met or "
             "not shown met, and every failed section.", ""]
     if lose:
         out += ["| section | row | metric | ratio ringloop/twin (IQR) | better | verdict | target | met? |",
@@ -720,6 +747,8 @@ def main():
     p = sub.add_parser("http")
     common(p)
     p.add_argument("--tsv", nargs="+", required=True, help="PATH=LABEL=twin|internal")
+    p.add_argument("--max-others", type=float, default=0.15,
+                   help="drop a pair during which other processes used more cores (benches/http.rs's rule)")
     p.set_defaults(fn=cmd_http)
 
     p = sub.add_parser("runs")
