@@ -302,8 +302,8 @@ s_http() {
 s_latency() {
     # The latency client does not time the first 0.3 s of a run: add it.
     local rc=0 be t sat run
-    sat=$(python3 -c "print($SECS + 0.3)")
-    run=$(python3 -c "print(2 * $SECS + 0.3)")
+    sat=$(python3 -c "print(round($SECS + 0.3, 3))")
+    run=$(python3 -c "print(round(2 * $SECS + 0.3, 3))")
     for be in io_uring epoll; do
         t=$RAW/$STAMP-latency-$be.tsv
         RINGLOOP_BACKEND=$be "$BIN/latency" run --echo-server "$BIN/echo_server" --pairs "$PAIRS" \
