@@ -20,7 +20,8 @@
 //!   another.
 //!   `ringloop-idle-timeout` and `tokio-idle-timeout` add a per-connection
 //!   idle timeout reset on every message (see `echo/idle.rs`).
-//!   The multi-core kinds `ringloop-<n>core` and `tokio-mt<n>` are not pinned
+//!   The multi-core kinds `ringloop-<n>core`, `tokio-mt<n>` and `tokio-ct<n>`
+//!   are not pinned
 //!   as a process and add per-core counts (see `echo/multicore.rs`).
 //!   `--cpus C,…` (e.g. `0-7`): the CPUs the server may use instead.
 //! - `client <addr> <conns> <size> <secs> [--warmup S] [--msgs N]
@@ -54,7 +55,8 @@
 //! - `pairs [--candidates ringloop-epoll,ringloop-io_uring] [--baseline
 //!   tokio] [--pairs N] [--secs S] [--warmup S] [--conns 1,16,…] [--sizes
 //!   64,4096] [--max-foreign CORES] [--retries N] [--quiet-wait S]
-//!   [--mode-gap G] [--tsv FILE] [--out FILE] [--quick]`: paired short runs
+//!   [--mode-gap G] [--client-cpu C,…|none] [--tsv FILE] [--out FILE]
+//!   [--quick]`: paired short runs
 //!   as `shared/BENCHMARKING.md` asks (default 10 rounds per point, 1.5 s
 //!   after 0.3 s warmup, order flipped every other round), reporting per
 //!   point and candidate the median per-pair ratio to the baseline (msgs/s

@@ -26,11 +26,17 @@
 //!   in the first 0.3 s are not timed. Prints `RESULT rate=… echoed=…
 //!   p50_us=… p99_us=… p999_us=… max_us=…`; a message not back within
 //!   10 s of the end is an error.
-//! - `run [--conns 100] [--size 64] [--secs 3] [--rounds 3] [--fractions
-//!   0.5,0.9] [--echo-server PATH]`: finds each server's saturated rate
-//!   (closed loop), takes the lower, then for each fraction of it runs both
-//!   servers `rounds` times, alternating which goes first, each a fresh
-//!   process; prints the medians of p50/p99/p99.9/max per server. The
+//! - `run [--conns 100] [--size 64] [--secs 3] [--sat-secs 2] [--pairs 3]
+//!   [--fractions 0.5,0.9] [--echo-server PATH] [--tsv FILE]`: finds the
+//!   saturated rate from `pairs` closed-loop pairs (each server once per
+//!   pair, the order flipped every other pair; the median of each server's
+//!   rates, then the lower of the two), then for each fraction of it runs
+//!   `pairs` pairs of both servers at that fixed rate, each run a fresh
+//!   process; prints the medians of p50/p99/p99.9/max per server, and with
+//!   `--tsv` writes every pair's figures (one line per pair, `phase`
+//!   `saturated` or the fraction; a pair with a failed run is kept as
+//!   `failed` and left out of the medians). `--rounds` is an old name of
+//!   `--pairs`. The
 //!   ringloop side is the `echo_server` example (default
 //!   `target/release/examples/echo_server`), pinned to CPU 0 with
 //!   `taskset`. `scripts/latency_bench.sh` builds it and runs this.
@@ -38,6 +44,7 @@
 //!   run of the tokio twin at 10,000 msgs/s; the numbers mean nothing.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -379,68 +386,174 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn run(args: &[String]) -> io::Result<()> {
-    let (mut conns, mut size, mut secs, mut rounds) = (100usize, 64usize, 3.0f64, 3usize);
-    let mut fractions = vec![0.5, 0.9];
-    let mut exe = "target/release/examples/echo_server".to_owned();
+/// The servers, in the order of odd pairs (even pairs run the reverse).
+const KINDS: [&str; 2] = ["ringloop", "tokio"];
+/// The figures of a RESULT line kept per run, in TSV column order.
+const KEYS: [&str; 5] = ["rate", "p50_us", "p99_us", "p999_us", "max_us"];
+
+/// Settings of the `run` mode.
+struct RunArgs {
+    conns: usize,
+    size: usize,
+    secs: f64,
+    sat_secs: f64,
+    pairs: usize,
+    fractions: Vec<f64>,
+    exe: String,
+    tsv: Option<String>,
+}
+
+fn run_args(args: &[String]) -> io::Result<RunArgs> {
+    let mut r = RunArgs {
+        conns: 100,
+        size: 64,
+        secs: 3.0,
+        sat_secs: 2.0,
+        pairs: 3,
+        fractions: vec![0.5, 0.9],
+        exe: "target/release/examples/echo_server".to_owned(),
+        tsv: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut v = || it.next().ok_or_else(|| bad(format!("{a} needs a value")));
         let num = |s: &String| s.parse::<f64>().map_err(|e| bad(format!("{a}: {e}")));
         match a.as_str() {
-            "--conns" => conns = num(v()?)? as usize,
-            "--size" => size = num(v()?)? as usize,
-            "--secs" => secs = num(v()?)?,
-            "--rounds" => rounds = (num(v()?)? as usize).max(1),
+            "--conns" => r.conns = num(v()?)? as usize,
+            "--size" => r.size = num(v()?)? as usize,
+            "--secs" => r.secs = num(v()?)?,
+            "--sat-secs" => r.sat_secs = num(v()?)?,
+            "--pairs" | "--rounds" => r.pairs = (num(v()?)? as usize).max(1),
             "--fractions" => {
-                fractions = v()?
+                r.fractions = v()?
                     .split(',')
                     .map(|f| f.parse().map_err(|e| bad(format!("--fractions: {e}"))))
                     .collect::<Result<_, _>>()?;
             }
-            "--echo-server" => exe = v()?.clone(),
+            "--echo-server" => r.exe = v()?.clone(),
+            "--tsv" => r.tsv = Some(v()?.clone()),
             other => return Err(bad(format!("unknown argument {other:?}"))),
         }
     }
-    let kinds = ["ringloop", "tokio"];
-    let mut saturated = f64::INFINITY;
-    for kind in kinds {
-        let r = measure(kind, &exe, conns, size, 0.0, secs.min(2.0))?;
-        let rate = field(&r, "rate");
-        println!("saturated (closed loop, {conns} conns x {size} B): {kind} {rate:.0} msgs/s");
-        saturated = saturated.min(rate);
+    if r.conns == 0 || r.size < 16 || r.secs <= 0.0 || r.sat_secs <= 0.0 {
+        return Err(bad(
+            "--conns must be ≥ 1, --size ≥ 16 (the header), --secs and --sat-secs > 0",
+        ));
     }
+    Ok(r)
+}
+
+/// `pairs` pairs of runs of both servers at `rate` (0: closed loop), the
+/// order flipped every other pair. Each pair's figures (`KEYS`, ringloop's
+/// then tokio's) are appended to `tsv` under `phase`; a pair with a failed
+/// run is kept there as `failed` and left out of the result.
+fn pairs_at(
+    r: &RunArgs,
+    phase: &str,
+    rate: f64,
+    secs: f64,
+    tsv: &mut String,
+) -> Vec<[[f64; KEYS.len()]; 2]> {
+    let mut kept = Vec::new();
+    for i in 0..r.pairs {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut got = [[f64::NAN; KEYS.len()]; 2];
+        let mut status = "ok".to_owned();
+        for k in order {
+            match measure(KINDS[k], &r.exe, r.conns, r.size, rate, secs) {
+                Ok(line) => {
+                    eprintln!("{phase} pair {} {}: {line}", i + 1, KINDS[k]);
+                    got[k] = KEYS.map(|key| field(&line, key));
+                }
+                Err(e) => {
+                    eprintln!("{phase} pair {} {}: FAILED: {e}", i + 1, KINDS[k]);
+                    status = format!("failed: {}", e.to_string().replace(['\t', '\n'], " "));
+                }
+            }
+        }
+        let cells: Vec<String> = got.iter().flatten().map(|x| format!("{x:.1}")).collect();
+        let _ = writeln!(
+            tsv,
+            "{phase}\t{rate:.0}\t{}\t{}\t{}\t{status}",
+            i + 1,
+            KINDS[order[0]],
+            cells.join("\t")
+        );
+        if status == "ok" {
+            kept.push(got);
+        }
+    }
+    kept
+}
+
+/// The TSV header of `run --tsv` (one line per pair).
+fn tsv_header() -> String {
+    let mut h = String::from("phase\trate\tpair\tfirst");
+    for kind in KINDS {
+        for key in KEYS {
+            h += &format!("\t{kind}_{key}");
+        }
+    }
+    h + "\tstatus"
+}
+
+fn run(args: &[String]) -> io::Result<()> {
+    let r = run_args(args)?;
+    let mut tsv = tsv_header() + "\n";
+    // The saturated rate: closed-loop pairs; the median of each server's
+    // rates, then the lower of the two, so both servers can carry the load.
+    let sat = pairs_at(&r, "saturated", 0.0, r.sat_secs, &mut tsv);
+    if sat.is_empty() {
+        return Err(io::Error::other(format!(
+            "no closed-loop pair succeeded, no saturated rate:\n{tsv}"
+        )));
+    }
+    let sat_rate = |k: usize| median(sat.iter().map(|p| p[k][0]).collect());
+    let saturated = sat_rate(0).min(sat_rate(1));
     println!(
-        "\n{conns} connections x {size} B, {rounds} rounds of {secs} s per point, order alternating; load {}\n",
+        "saturated (closed loop, {} conns x {} B, median of {} pairs): ringloop {:.0}, tokio {:.0} msgs/s",
+        r.conns,
+        r.size,
+        sat.len(),
+        sat_rate(0),
+        sat_rate(1)
+    );
+    println!(
+        "\n{} connections x {} B, {} pairs of {} s per point, order flipped every other pair; load {}\n",
+        r.conns,
+        r.size,
+        r.pairs,
+        r.secs,
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
     );
     println!("| load | rate msgs/s | server | p50 µs | p99 µs | p99.9 µs | max µs |");
     println!("|---|---|---|---|---|---|---|");
-    for f in fractions {
+    for &f in &r.fractions {
         let rate = (saturated * f).round();
-        let mut got: HashMap<&str, Vec<String>> = HashMap::new();
-        for i in 0..rounds {
-            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-            for k in order {
-                let r = measure(kinds[k], &exe, conns, size, rate, secs)?;
-                eprintln!("{:.0}% {}: {r}", f * 100.0, kinds[k]);
-                got.entry(kinds[k]).or_default().push(r);
-            }
+        let got = pairs_at(&r, &format!("{:.0}%", f * 100.0), rate, r.secs, &mut tsv);
+        if got.is_empty() {
+            println!(
+                "| {:.0}% | {rate:.0} | (every pair failed) | | | | |",
+                f * 100.0
+            );
+            continue;
         }
-        for kind in kinds {
-            let rs = &got[kind];
-            let m = |key: &str| median(rs.iter().map(|r| field(r, key)).collect());
+        for (k, kind) in KINDS.iter().enumerate() {
+            let m = |i: usize| median(got.iter().map(|p| p[k][i]).collect());
             println!(
                 "| {:.0}% | {rate:.0} | {kind} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 f * 100.0,
-                m("p50_us"),
-                m("p99_us"),
-                m("p999_us"),
-                m("max_us")
+                m(1),
+                m(2),
+                m(3),
+                m(4)
             );
         }
+    }
+    if let Some(path) = &r.tsv {
+        std::fs::write(path, &tsv).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
     }
     Ok(())
 }

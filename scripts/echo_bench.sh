@@ -11,8 +11,9 @@
 #     ringloop-io_uring and raw (strace, and perf when present);
 #   - profile: where each server's CPU time goes (perf record), when perf is
 #     present.
-# Writes docs/bench/echo.md (the `## echo` section) and puts it in place of
-# that section in BENCHMARKS.md (appended if missing).
+# Writes docs/bench/echo.md. BENCHMARKS.md's echo section comes from the
+# `echo` section of scripts/bench_all.sh (the same paired method, at the
+# commit of every other section); this script no longer edits it.
 #
 # Usage: scripts/echo_bench.sh            (unattended: waits for a quiet machine)
 #   STEPS="pairs aa matrix syscalls profile"  which steps (default: all five)
@@ -220,23 +221,9 @@ section() {
 } >"$ROOT/$DOC"
 log "wrote $DOC"
 
-# Put the page in place of BENCHMARKS.md's echo section (the text between
-# its "Appended from docs/bench/echo.md" line and the next "---"), as
-# scripts/bench.sh would append it.
-python3 - BENCHMARKS.md "$DOC" <<'EOF'
-import re, sys
-path, page = sys.argv[1:]
-text = open(path).read()
-new = re.sub(r"(?m)^# ", "## ", open(page).read()).rstrip("\n")
-head = "*Appended from `docs/bench/echo.md` (regenerate with `scripts/echo_bench.sh`):*"
-pat = re.compile(re.escape(head) + r"\n\n.*?(?=\n---\n|\n<!-- |\Z)", re.S)
-if pat.search(text):
-    text = pat.sub(lambda _: head + "\n\n" + new + "\n", text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n---\n\n" + head + "\n\n" + new + "\n"
-open(path, "w").write(text)
-EOF
-log "BENCHMARKS.md: echo section replaced"
+# BENCHMARKS.md is written by scripts/bench_all.sh only (every section at
+# one commit); this page is the deeper look (A/A noise floor, matrix,
+# syscalls, profile) and stays beside it in docs/bench/.
 
 if [ "$FAILED" -ne 0 ]; then
     log "some steps FAILED"

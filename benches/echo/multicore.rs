@@ -16,6 +16,11 @@
 //!   one listener, the accept loop and one task per connection spawned on the
 //!   workers (tasks move between workers by work stealing); the threads are
 //!   not pinned (tokio does not pin).
+//! - `tokio-ct<n>`: what tokio users write for thread-per-core: n threads,
+//!   thread `i` pinned to CPU `i` (of the process's allowed CPUs), each
+//!   with its own `current_thread` runtime and its own `SO_REUSEPORT`
+//!   listener on the same port (the kernel spreads connections by a hash,
+//!   as for `ringloop-<n>core`), an accept loop and a task per connection.
 //!
 //! Neither server process is pinned as a whole: it uses every core (or the
 //! CPUs of `--server-cpus`, e.g. `0-7` on a bigger machine), and so does the
@@ -55,6 +60,9 @@ pub(super) enum Kind {
     Ringloop(usize, bool, Distribution),
     /// `tokio-mt<n>`.
     Tokio(usize),
+    /// `tokio-ct<n>`: n pinned `current_thread` runtimes, one
+    /// `SO_REUSEPORT` listener each.
+    TokioCt(usize),
 }
 
 impl Kind {
@@ -69,11 +77,13 @@ impl Kind {
                 format!("ringloop-{n}core{how}{pin}")
             }
             Kind::Tokio(n) => format!("tokio-mt{n}"),
+            Kind::TokioCt(n) => format!("tokio-ct{n}"),
         }
     }
 }
 
-/// `ringloop-<n>core` or `tokio-mt<n>` (n ≥ 1); `None` for other kinds.
+/// `ringloop-<n>core`, `tokio-mt<n>` or `tokio-ct<n>` (n ≥ 1); `None` for
+/// other kinds.
 pub(super) fn parse_kind(kind: &str) -> Option<Kind> {
     let n = |s: &str| s.parse::<usize>().ok().filter(|&n| n >= 1);
     if let Some(rest) = kind.strip_prefix("ringloop-") {
@@ -86,6 +96,9 @@ pub(super) fn parse_kind(kind: &str) -> Option<Kind> {
             None => (rest.strip_suffix("core")?, Distribution::ReusePort),
         };
         return n(rest).map(|n| Kind::Ringloop(n, pin, how));
+    }
+    if let Some(rest) = kind.strip_prefix("tokio-ct") {
+        return n(rest).map(Kind::TokioCt);
     }
     kind.strip_prefix("tokio-mt").and_then(n).map(Kind::Tokio)
 }
@@ -182,6 +195,7 @@ pub(super) fn serve(kind: Kind, port_file: &Path) -> io::Result<()> {
     match kind {
         Kind::Ringloop(n, pin, how) => serve_ringloop(n, pin, how, port_file),
         Kind::Tokio(n) => serve_tokio(n, port_file),
+        Kind::TokioCt(n) => serve_tokio_ct(n, port_file),
     }
 }
 
@@ -249,6 +263,130 @@ fn serve_tokio(n: usize, port_file: &Path) -> io::Result<()> {
             }
         });
         accept.await.map_err(io::Error::other)?
+    })
+}
+
+/// The CPUs this process may run on, in order (`sched_getaffinity`).
+fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: `set` is a plain bitmask that sched_getaffinity fills; its
+    // size is passed with it, and CPU_ISSET reads bits below that size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(e.kind(), format!("sched_getaffinity: {e}")));
+        }
+        let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+        Ok((0..max).filter(|&c| libc::CPU_ISSET(c, &set)).collect())
+    }
+}
+
+/// A listening TCP socket on 127.0.0.1:`port` with `SO_REUSEPORT` set
+/// before `bind`, so that several may share one port.
+fn reuseport_listener(port: u16) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let ctx = |what: &str| {
+        let e = io::Error::last_os_error();
+        io::Error::new(
+            e.kind(),
+            format!("{what} (127.0.0.1:{port}, SO_REUSEPORT): {e}"),
+        )
+    };
+    // SAFETY: socket(2) has no memory preconditions; a non-negative result
+    // is a new fd that nothing else owns, so OwnedFd may take it.
+    let fd = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(ctx("socket"));
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    let raw = fd.as_raw_fd();
+    let one: libc::c_int = 1;
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `raw` is the open socket owned by `fd`; `one` and `addr` are
+    // live locals whose sizes are passed with their pointers.
+    unsafe {
+        if libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            std::ptr::from_ref(&one).cast(),
+            std::mem::size_of_val(&one) as libc::socklen_t,
+        ) != 0
+        {
+            return Err(ctx("setsockopt"));
+        }
+        if libc::bind(
+            raw,
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of_val(&addr) as libc::socklen_t,
+        ) != 0
+        {
+            return Err(ctx("bind"));
+        }
+        if libc::listen(raw, 1024) != 0 {
+            return Err(ctx("listen"));
+        }
+    }
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// `tokio-ct<n>`: every listener is bound before any thread starts, so the
+/// port file is written before any runtime runs.
+fn serve_tokio_ct(n: usize, port_file: &Path) -> io::Result<()> {
+    let cpus = allowed_cpus()?;
+    if cpus.len() < n {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("tokio-ct{n}: only {} CPUs allowed ({cpus:?})", cpus.len()),
+        ));
+    }
+    let first = reuseport_listener(0)?;
+    let port = first.local_addr()?.port();
+    let mut listeners = vec![first];
+    for _ in 1..n {
+        listeners.push(reuseport_listener(port)?);
+    }
+    write_port(port_file, port)?;
+    let threads: Vec<_> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let cpu = cpus[i];
+            std::thread::spawn(move || tokio_ct_core(i, cpu, l))
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .map_err(|_| io::Error::other("a tokio-ct thread panicked"))??;
+    }
+    Ok(())
+}
+
+fn tokio_ct_core(i: usize, cpu: usize, listener: std::net::TcpListener) -> io::Result<()> {
+    super::pin(cpu)?;
+    claim(Some(i));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            add(&my_slot().conns, 1);
+            tokio::spawn(tokio_conn(stream));
+        }
     })
 }
 
@@ -482,6 +620,11 @@ fn tables(
             },
         ),
         Kind::Tokio(n) => (n, "false", String::new()),
+        Kind::TokioCt(n) => (
+            n,
+            "true",
+            "one `SO_REUSEPORT` listener per thread".to_owned(),
+        ),
     };
     let client = match client_cpus {
         [] => "one thread, not pinned".to_owned(),

@@ -664,6 +664,11 @@ pub(super) fn main(args: &[String]) -> Result<bool, String> {
     if st.pairs == 0 || st.candidates.is_empty() || conns.contains(&0) || sizes.contains(&0) {
         return Err("--pairs, --candidates, --conns and --sizes must not be empty or 0".into());
     }
+    // Where the load generator runs (`--client-cpu 0,1` for the multi-core
+    // kinds, as the `multicore` mode does); the one-core servers pin
+    // themselves to CPU 0.
+    let client_cpus =
+        super::parse_cpus(&opt(args, "--client-cpu", super::CLIENT_CPU.to_string())?)?;
     let tsv_path = opt(args, "--tsv", String::new())?;
     let mut tsv_file = if tsv_path.is_empty() {
         None
@@ -682,7 +687,7 @@ pub(super) fn main(args: &[String]) -> Result<bool, String> {
                 secs,
                 warmup,
                 msgs: None,
-                client_cpus: vec![super::CLIENT_CPU],
+                client_cpus: client_cpus.clone(),
                 server_cpus: Vec::new(),
             };
             let rounds = point_rounds(&exe, &p, &st, &mut failures);
