@@ -313,7 +313,15 @@ impl Timers {
     /// deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         if !self.due.is_empty() {
-            return Some(self.instant(self.elapsed));
+            // Removed timers stay in `due` until the next expiry pass: only
+            // a live one is a reason to wake now (else a loop with nothing
+            // but a removed, already-due timer would never sleep).
+            let mut due = std::mem::take(&mut self.due);
+            due.retain(|e| self.is_live(e));
+            self.due = due;
+            if !self.due.is_empty() {
+                return Some(self.instant(self.elapsed));
+            }
         }
         let wheel = loop {
             let Some((level, slot, start)) = self.next_slot() else {
@@ -509,6 +517,27 @@ mod tests {
 
     fn noop() -> Waker {
         Waker::noop().clone()
+    }
+
+    /// A timer due when armed, then removed before any expiry pass: the
+    /// next deadline is not "now" (the loop would spin instead of sleeping).
+    #[test]
+    fn a_removed_due_timer_is_no_reason_to_wake() {
+        let origin = Instant::now();
+        let mut t = Timers::new(origin);
+        let key = t.insert_waker(origin, noop());
+        assert!(t.next_deadline().is_some_and(|at| at <= Instant::now()));
+        t.remove(key);
+        assert_eq!(t.next_deadline(), None);
+        let later = origin + Duration::from_secs(5);
+        let k2 = t.insert_waker(origin, noop());
+        t.insert_waker(later, noop());
+        t.remove(k2);
+        let next = t.next_deadline().expect("one live timer");
+        assert!(
+            next >= later - Duration::from_millis(2),
+            "woke early: {next:?} < {later:?}"
+        );
     }
 
     #[test]
