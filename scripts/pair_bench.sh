@@ -22,7 +22,11 @@ ROOT=$(pwd)
 
 BASE=${1:?usage: scripts/pair_bench.sh BASE_REV}
 PAIRS=${PAIRS:-10}
-BENCHES=${BENCHES:-"core:spawn_join core:yield_many combinators:gather combinators:timeout_churn_ready combinators:timeout_churn_pending_once threadsafe:threadsafe_call threadsafe:threadsafe_wake"}
+# Each entry: target:group[:new_id[:twin_id[:base_id]]] (criterion ids inside
+# the group; defaults ringloop, tokio, and new_id). Ids renamed since the
+# base commit take the base's name as base_id (yield_many and gather had
+# `ringloop`/`tokio` before their fair twins, docs/bench/twins.txt).
+BENCHES=${BENCHES:-"core:spawn_join core:yield_many:ringloop_requeue:tokio_requeue:ringloop combinators:gather:ringloop_gather:tokio_spawn_vec_in_order:ringloop combinators:timeout_churn_ready combinators:timeout_churn_pending_once threadsafe:threadsafe_call threadsafe:threadsafe_wake"}
 WT=${BASE_WORKTREE:-$ROOT/target/pair-base}
 STAMP=$(date -u +%Y%m%d)
 RAW=docs/bench/pairs
@@ -74,21 +78,23 @@ done
 
 summary=$(mktemp)
 for spec in $BENCHES; do
-    target=${spec%%:*}
-    group=${spec#*:}
+    IFS=: read -r target group new_id twin_id base_id <<<"$spec"
+    new_id=${new_id:-ringloop}
+    twin_id=${twin_id:-tokio}
+    base_id=${base_id:-$new_id}
     raw="$RAW/$STAMP-$group.tsv"
     printf 'round\torder\tbase_ns\tnew_ns\ttokio_ns\tnew_over_base\tnew_over_tokio\n' >"$raw"
     for ((r = 1; r <= PAIRS; r++)); do
         if ((r % 2)); then
-            b=$(measure "${BIN_BASE[$target]}" "$group/ringloop" "$WT")
-            n=$(measure "${BIN_NEW[$target]}" "$group/ringloop" "$ROOT")
+            b=$(measure "${BIN_BASE[$target]}" "$group/$base_id" "$WT")
+            n=$(measure "${BIN_NEW[$target]}" "$group/$new_id" "$ROOT")
             order=base-new
         else
-            n=$(measure "${BIN_NEW[$target]}" "$group/ringloop" "$ROOT")
-            b=$(measure "${BIN_BASE[$target]}" "$group/ringloop" "$WT")
+            n=$(measure "${BIN_NEW[$target]}" "$group/$new_id" "$ROOT")
+            b=$(measure "${BIN_BASE[$target]}" "$group/$base_id" "$WT")
             order=new-base
         fi
-        t=$(measure "${BIN_NEW[$target]}" "$group/tokio" "$ROOT")
+        t=$(measure "${BIN_NEW[$target]}" "$group/$twin_id" "$ROOT")
         python3 -c 'import sys
 r,o,b,n,t=sys.argv[1:]; b,n,t=float(b),float(n),float(t)
 print(f"{r}\t{o}\t{b:.2f}\t{n:.2f}\t{t:.2f}\t{n/b:.4f}\t{n/t:.4f}")' "$r" "$order" "$b" "$n" "$t" >>"$raw"
