@@ -106,7 +106,7 @@ LOAD_START=$(cat /proc/loadavg)
 
 # ------------------------------------------------------------------ build
 log "building the benches and the echo_server example at $COMMIT"
-BENCHES=(core combinators sync threadsafe blocking file_read task_memory sleep_precision echo latency)
+BENCHES=(core combinators sync threadsafe blocking file_read file_write task_memory sleep_precision echo latency)
 args=()
 for b in "${BENCHES[@]}"; do args+=(--bench "$b"); done
 if ! cargo bench --no-run --message-format=json "${args[@]}" >"$LOGS/build.json" 2>"$LOGS/build.log" ||
@@ -169,7 +169,7 @@ out() { # the section's outputs
 }
 crit_bins() {
     local b
-    for b in core combinators sync threadsafe blocking file_read; do echo "$b=$BIN/$b"; done
+    for b in core combinators sync threadsafe blocking file_read file_write; do echo "$b=$BIN/$b"; done
 }
 TWINS=docs/bench/twins.txt
 crit_rows() { # the number of twin rows of targets matching $1
@@ -190,7 +190,7 @@ run_est() { # runs per pair, points -> seconds (a run: SECS + warm-up + start-up
 
 s_micro() {
     $PY criterion --section micro --title "Micro-benchmarks (criterion), ringloop vs twin" $(out micro) \
-        --twins "$TWINS" --targets '^(?!file_read$)' --bins $(crit_bins) --pairs "$PAIRS" \
+        --twins "$TWINS" --targets '^(?!file_(read|write)$)' --bins $(crit_bins) --pairs "$PAIRS" \
         --warmup "$CRIT_WARMUP" --measure "$CRIT_MEASURE" --raw "$RAW/$STAMP-micro.tsv"
 }
 
@@ -353,13 +353,13 @@ s_sleep() {
 
 s_files() {
     RINGLOOP_FILE_READ_MIB=$FILE_MIB $PY criterion --section files --title "File reads, ringloop vs twin" \
-        $(out files) --twins "$TWINS" --targets '^file_read$' --bins $(crit_bins) --pairs "$PAIRS" \
+        $(out files) --twins "$TWINS" --targets '^file_(read|write)$' --bins $(crit_bins) --pairs "$PAIRS" \
         --warmup "$CRIT_WARMUP" --measure "$CRIT_MEASURE" --raw "$RAW/$STAMP-files.tsv" \
         --intro "- A ${FILE_MIB} MiB file (target/file_read.bin); \`file_read_cached\`: in the page cache (each run reads it whole first); \`file_read_direct\`: O_DIRECT."
 }
 
-MICRO_ROWS=$(crit_rows '^(?!file_read$)')
-FILE_ROWS=$(crit_rows '^file_read$')
+MICRO_ROWS=$(crit_rows '^(?!file_(read|write)$)')
+FILE_ROWS=$(crit_rows '^file_(read|write)$')
 section micro "$(crit_est "$MICRO_ROWS")" s_micro
 section echo "$(run_est 4 6)" s_echo
 section bufring "$(run_est 2 2)" s_bufring

@@ -699,6 +699,20 @@ def cmd_assemble(args):
         out.append("(none)")
     for n, md, _ in sections:
         out += ["", md.rstrip() if md else f"## {n}\n\n(never measured)"]
+    # Pages measured by their own scripts (each names its command and
+    # commit): linked, never copied, so no number here is from elsewhere.
+    elsewhere = [
+        ("docs/bench/one_conn.md", "1 connection × 64 B: syscalls and instructions per message vs the raw loop"),
+        ("docs/bench/timers_under_load.md", "a per-connection idle timeout reset on every message, vs tokio"),
+        ("docs/bench/send_zc.md", "SEND_ZC vs plain send, bulk over loopback (opt-in: it loses here)"),
+        ("docs/design/fixed-files.md", "registered fds: measured with perf, not adopted"),
+        ("docs/bench/tls.md", "TLS streams vs tokio-rustls"),
+    ]
+    present = [(p, what) for p, what in elsewhere
+               if os.path.exists(os.path.join(os.path.dirname(args.out) or ".", p))]
+    if present:
+        out += ["", "## Measured elsewhere (not by this script, not at this commit)", ""]
+        out += [f"- [{p}]({p}): {what}" for p, what in present]
     with open(args.out, "w") as f:
         f.write("\n".join(out).rstrip() + "\n")
     return 0
