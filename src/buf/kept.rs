@@ -87,14 +87,6 @@ impl Kept {
         Some(out)
     }
 
-    /// Whether bytes are kept (a cheap check for the common "none").
-    fn has_unread(&self) -> bool {
-        let rare = self.rare.take();
-        let has = rare.as_ref().is_some_and(|r| !r.unread.is_empty());
-        self.rare.set(rare);
-        has
-    }
-
     /// Waits until no abandoned read is still in the kernel.
     pub(crate) async fn landed(&self) {
         poll_fn(|cx| self.poll_landed(cx)).await;
@@ -127,23 +119,26 @@ impl Kept {
             self.watch(cx.waker());
             return Poll::Pending;
         }
-        if self.has_unread() {
-            let n = self.take_unread(|unread| dst.put_slice(unread));
+        if let Some(n) = self.take_unread(|unread| dst.put_slice(unread)) {
             return Poll::Ready(Some(Ok(n)));
         }
         Poll::Ready(self.kept_end())
     }
 
-    /// Hands the kept bytes to `copy`, which says how many it took; those
-    /// leave the front.
-    fn take_unread(&self, copy: impl FnOnce(&[u8]) -> usize) -> usize {
+    /// Hands the kept bytes, if there are any, to `copy`, which says how
+    /// many it took; those leave the front. `None` (and `copy` not called)
+    /// when nothing is kept.
+    fn take_unread(&self, copy: impl FnOnce(&[u8]) -> usize) -> Option<usize> {
         self.rare(false, |r| {
+            if r.unread.is_empty() {
+                return None;
+            }
             let n = copy(&r.unread);
             r.unread.drain(..n);
             release_if_empty(&mut r.unread);
-            n
+            Some(n)
         })
-        .unwrap_or(0)
+        .flatten()
     }
 
     /// The readiness reader waits for readability: wake it also when a read
@@ -166,8 +161,7 @@ impl Kept {
     /// `buf`, then the error an abandoned read got (once), then `Some(Ok(0))`
     /// at a kept end-of-stream; `None` when the kernel must be asked.
     pub(crate) fn serve<B: IoBufMut>(&self, buf: &mut B) -> Option<io::Result<usize>> {
-        if self.has_unread() {
-            let n = self.take_unread(|unread| copy_into(buf, unread));
+        if let Some(n) = self.take_unread(|unread| copy_into(buf, unread)) {
             return Some(Ok(n));
         }
         self.kept_end()
@@ -175,17 +169,17 @@ impl Kept {
 
     /// [`Kept::serve`] into several buffers in order.
     pub(crate) fn serve_vectored<B: IoBufMut>(&self, bufs: &mut [B]) -> Option<io::Result<usize>> {
-        if self.has_unread() {
-            let n = self.take_unread(|unread| {
-                let mut n = 0;
-                for b in bufs {
-                    n += copy_into(b, &unread[n..]);
-                    if n == unread.len() {
-                        break;
-                    }
+        let taken = self.take_unread(|unread| {
+            let mut n = 0;
+            for b in bufs {
+                n += copy_into(b, &unread[n..]);
+                if n == unread.len() {
+                    break;
                 }
-                n
-            });
+            }
+            n
+        });
+        if let Some(n) = taken {
             return Some(Ok(n));
         }
         self.kept_end()
