@@ -25,7 +25,6 @@
 //! `scripts/bench.sh` runs this three times and writes `BENCHMARKS.md`.
 
 use std::hint::black_box;
-use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -104,32 +103,9 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
-/// A hand-written yield that means the same thing in both runtimes: the
-/// task wakes its own waker and returns `Pending` once, so it goes to the
-/// back of the run queue without waiting for the I/O driver.
-struct Requeue(bool);
-
-impl std::future::Future for Requeue {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// Which yield the tasks of `yield_many` use.
-#[derive(Clone, Copy)]
-enum Yield {
-    /// The runtime's own `yield_now`: a requeue in ringloop; in tokio the
-    /// task is deferred until the driver has been polled.
-    Native,
-    /// [`Requeue`] on both sides.
-    Requeue,
-}
+#[path = "common/yields.rs"]
+mod yields;
+use yields::{Requeue, Yield};
 
 /// Spawns `YIELD_TASKS` ringloop tasks that yield `YIELDS_PER_TASK` times
 /// each and awaits them; returns the number of yields done.

@@ -42,7 +42,6 @@
 //! Run: `cargo bench --bench sync`.
 
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -204,32 +203,9 @@ where
     shared.turn.get() / 2
 }
 
-/// A hand-written yield that means the same thing in both runtimes: the
-/// task wakes its own waker and returns `Pending` once, so it goes to the
-/// back of the run queue without waiting for the I/O driver.
-struct Requeue(bool);
-
-impl std::future::Future for Requeue {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// The yield done while holding the lock or permit.
-#[derive(Clone, Copy)]
-enum Yield {
-    /// The runtime's own `yield_now`: a requeue in ringloop; in tokio the
-    /// task is deferred until the driver has been polled.
-    Native,
-    /// [`Requeue`] on both sides.
-    Requeue,
-}
+#[path = "common/yields.rs"]
+mod yields;
+use yields::{Requeue, Yield};
 
 /// The rows of `lock_contention` and `semaphore_contended`: ids and yields.
 /// Compare `ringloop_rc_requeue` with `tokio_sync_threadsafe_requeue` (the
