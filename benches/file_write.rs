@@ -30,7 +30,7 @@
 //! `cpu<TAB><id><TAB><cpu ns per pair><TAB><wall ns per pair><TAB><pairs>`.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::io::{self, SeekFrom};
+use std::io::SeekFrom;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -79,18 +79,9 @@ fn offset(index: usize) -> u64 {
     (index * BLOCK) as u64
 }
 
-/// The process's CPU time, user + system, all threads.
-fn cpu_time() -> Duration {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: `ru` is valid for writes of one `rusage`, which getrusage
-    // fills when it returns 0 (checked before it is read).
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage: {}", io::Error::last_os_error());
-    // SAFETY: getrusage returned 0, so it initialised `ru`.
-    let ru = unsafe { ru.assume_init() };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
 
 /// Per row: (pairs, CPU time, wall time) over every timed pass.
 type CpuTable = Vec<(String, u64, Duration, Duration)>;
