@@ -168,8 +168,8 @@ impl Local {
             Wait::No
         } else if self.timers.borrow().is_empty() {
             // No timer armed: nothing to wake for but I/O and other
-            // threads (stale wheel entries of removed timers need no
-            // wake-up; they are dropped when the wheel reaches them).
+            // threads. A fast path only (no walk of the wheel); with
+            // timers armed, `next_deadline` itself skips removed ones.
             Wait::Forever
         } else {
             match self.timers.borrow_mut().next_deadline() {
