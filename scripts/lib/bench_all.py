@@ -707,6 +707,7 @@ def cmd_assemble(args):
         ("docs/bench/send_zc.md", "SEND_ZC vs plain send, bulk over loopback (opt-in: it loses here)"),
         ("docs/design/fixed-files.md", "registered fds: measured with perf, not adopted"),
         ("docs/bench/tls.md", "TLS streams vs tokio-rustls"),
+        ("docs/bench/kept_one_pass.md", "Kept's one-pass serve, paired against the benchmarked commit"),
     ]
     present = [(p, what) for p, what in elsewhere
                if os.path.exists(os.path.join(os.path.dirname(args.out) or ".", p))]
